@@ -1,0 +1,62 @@
+/*
+ * Sockets: the BSD socket calls, on a ustack instance.
+ *
+ * Each call takes the stack first and otherwise mirrors its POSIX namesake,
+ * with the same constants (AF_INET, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR,
+ * IPPROTO_TCP, TCP_NODELAY, SHUT_WR, ...) and the same errors, returned as a
+ * negative errno instead of through errno.
+ *
+ * Every socket is non-blocking: the core never waits. A call that would
+ * block returns -EAGAIN (connect: -EINPROGRESS), and the caller waits for
+ * readiness with ustack_sock_poll between calls to ustack_input and
+ * ustack_poll. Calls act at the stack's current time (ustack_now).
+ */
+#ifndef USTACK_SOCKET_H
+#define USTACK_SOCKET_H
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <ustack/ustack.h>
+
+/* Linux's value; glibc declares it only under _GNU_SOURCE. */
+#ifndef POLLRDHUP
+#define POLLRDHUP 0x2000
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+USTACK_API int ustack_socket(struct ustack *st, int domain, int type, int protocol);
+USTACK_API int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
+USTACK_API int ustack_listen(struct ustack *st, int fd, int backlog);
+USTACK_API int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+USTACK_API int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
+USTACK_API ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
+USTACK_API ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
+USTACK_API int ustack_shutdown(struct ustack *st, int fd, int how);
+USTACK_API int ustack_close(struct ustack *st, int fd);
+USTACK_API int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+USTACK_API int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
+USTACK_API int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len);
+USTACK_API int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len);
+
+/*
+ * Readiness, as poll(2) reports it: POLLIN (data, a FIN, or a connection to
+ * accept), POLLOUT (room to send, or a connect that completed), POLLERR (a
+ * pending error), POLLHUP (both directions closed) and POLLRDHUP (the peer
+ * sent FIN). Returns the mask, or a negative errno for a bad descriptor.
+ */
+USTACK_API int ustack_sock_poll(struct ustack *st, int fd);
+
+/* The TCP state of a socket, or a negative errno. */
+USTACK_API int ustack_sock_state(struct ustack *st, int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,217 @@
+/*
+ * ustack: a TCP/IP stack in user space.
+ *
+ * The core never touches the operating system. The caller hands it IPv4
+ * packets (ustack_input), tells it the time (every call that can make
+ * progress takes `now`), and receives the packets it emits through the
+ * output callback in its configuration. ustack_poll runs the timers that are
+ * due and returns the next deadline, so an event loop sleeps exactly until
+ * then, and a simulator can jump its virtual clock straight to it.
+ *
+ * Threading contract: a stack instance, and every socket in it, must be used
+ * by one thread at a time; distinct instances share nothing and may run on
+ * distinct threads at once.
+ */
+#ifndef USTACK_USTACK_H
+#define USTACK_USTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define USTACK_API __attribute__((visibility("default")))
+#else
+#define USTACK_API
+#endif
+
+/* Nanoseconds on the caller's monotonic clock. The origin is the caller's. */
+typedef uint64_t ustack_time_t;
+#define USTACK_TIME_NEVER UINT64_MAX
+#define USTACK_USEC(x) ((ustack_time_t)(x) * 1000u)
+#define USTACK_MSEC(x) ((ustack_time_t)(x) * 1000000u)
+#define USTACK_SEC(x) ((ustack_time_t)(x) * 1000000000u)
+
+struct ustack;
+struct ustack_event;
+
+/*
+ * Everything a stack is made from. Zero in a numeric field means "the
+ * default", and the defaults are Linux's, so that a zero-initialised config
+ * plus an address and an output callback gives a stack that behaves like the
+ * kernel on the other end of the wire.
+ */
+struct ustack_config {
+	uint32_t addr;    /* IPv4 address, host byte order; required */
+	uint32_t netmask; /* host byte order; default 255.255.255.0 */
+	uint16_t mtu;     /* default 1500; at least 576 */
+
+	/*
+	 * Receives every IPv4 packet the stack sends, as a gather list: the
+	 * headers first, then the payload read in place from a socket buffer.
+	 * The memory is valid only during the call. The callback must not call
+	 * back into the stack.
+	 */
+	void (*output)(void *ctx, const struct iovec *iov, int iovcnt);
+	void *output_ctx;
+
+	/* Seeds the keys behind ISNs, ephemeral ports and hash tables. The same
+	 * seed, inputs and clock give the same packets, byte for byte. */
+	uint64_t seed;
+
+	/* Optional allocator, with Lua's contract: nsize 0 frees, otherwise it
+	 * behaves as realloc and may return NULL. osize is the old size (0 for a
+	 * new block). Default: the C library's. */
+	void *(*alloc)(void *ctx, void *ptr, size_t osize, size_t nsize);
+	void *alloc_ctx;
+
+	/* Optional trace hook (see trace.h): every segment in and out, every
+	 * state change and every drop. One predictable branch when NULL. */
+	void (*trace)(void *ctx, const struct ustack_event *ev);
+	void *trace_ctx;
+
+	/* Limits. */
+	uint32_t max_sockets;   /* open descriptors; default 65536 */
+	uint32_t max_conns;     /* TCP control blocks incl. TIME_WAIT; default 262144 */
+	uint32_t somaxconn;     /* cap on listen backlogs; default 4096 */
+	uint32_t tcp_rmem;      /* default SO_RCVBUF; default 131072 */
+	uint32_t tcp_wmem;      /* default SO_SNDBUF; default 16384 */
+	uint32_t msl_ms;        /* MSL; TIME_WAIT lasts 2*MSL; default 30000 */
+	uint32_t fin_timeout_ms; /* orphaned FIN_WAIT_2 lifetime; default 60000 */
+	uint16_t ephemeral_lo;  /* ephemeral port range; default 32768 */
+	uint16_t ephemeral_hi;  /* default 60999 */
+};
+
+/*
+ * Statistics. Every counter has a stable dotted name; every counter whose
+ * name starts with "drop." counts packets thrown away for that reason, so
+ * that no packet ever disappears without a name.
+ */
+#define USTACK_STATS(X)                                                        \
+	X(IP_IN, "ip.in")                                                      \
+	X(IP_OUT, "ip.out")                                                    \
+	X(TCP_IN, "tcp.in")                                                    \
+	X(TCP_OUT, "tcp.out")                                                  \
+	X(TCP_OUT_RST, "tcp.out.rst")                                          \
+	X(TCP_ACTIVE_OPENS, "tcp.active_opens")                                \
+	X(TCP_PASSIVE_OPENS, "tcp.passive_opens")                              \
+	X(TCP_ATTEMPT_FAILS, "tcp.attempt_fails")                              \
+	X(TCP_ESTAB_RESETS, "tcp.estab_resets")                                \
+	X(TCP_CHALLENGE_ACKS, "tcp.challenge_acks")                            \
+	X(TCP_TIMEWAIT_EXPIRED, "tcp.timewait.expired")                        \
+	X(TCP_TIMEWAIT_RECYCLED, "tcp.timewait.recycled")                      \
+	X(DROP_IP_TRUNCATED, "drop.ip.truncated")                              \
+	X(DROP_IP_VERSION, "drop.ip.version")                                  \
+	X(DROP_IP_HDR_LEN, "drop.ip.header_length")                            \
+	X(DROP_IP_TOTAL_LEN, "drop.ip.total_length")                           \
+	X(DROP_IP_CHECKSUM, "drop.ip.checksum")                                \
+	X(DROP_IP_BAD_SRC, "drop.ip.bad_source")                               \
+	X(DROP_IP_NOT_FOR_US, "drop.ip.not_for_us")                            \
+	X(DROP_IP_FRAGMENT, "drop.ip.fragment")                                \
+	X(DROP_IP_PROTO, "drop.ip.unknown_protocol")                           \
+	X(DROP_TCP_TRUNCATED, "drop.tcp.truncated")                            \
+	X(DROP_TCP_DOFF_SMALL, "drop.tcp.data_offset_small")                   \
+	X(DROP_TCP_DOFF_PAST_END, "drop.tcp.data_offset_past_end")             \
+	X(DROP_TCP_CHECKSUM, "drop.tcp.checksum")                              \
+	X(DROP_TCP_OPT_LEN, "drop.tcp.option_length")                          \
+	X(DROP_TCP_OPT_OVERRUN, "drop.tcp.option_overrun")                     \
+	X(DROP_TCP_OPT_SIZE, "drop.tcp.option_size")                           \
+	X(DROP_TCP_BAD_PORT, "drop.tcp.bad_port")                              \
+	X(DROP_TCP_BAD_FLAGS, "drop.tcp.bad_flags")                            \
+	X(DROP_TCP_NO_SOCKET, "drop.tcp.no_socket")                            \
+	X(DROP_TCP_LISTEN_RST, "drop.tcp.listen_rst")                          \
+	X(DROP_TCP_LISTEN_NO_SYN, "drop.tcp.listen_no_syn")                    \
+	X(DROP_TCP_LISTEN_OVERFLOW, "drop.tcp.listen_overflow")                \
+	X(DROP_TCP_SYN_SENT_BAD_ACK, "drop.tcp.syn_sent_bad_ack")              \
+	X(DROP_TCP_SYN_SENT_NO_SYN, "drop.tcp.syn_sent_no_syn")                \
+	X(DROP_TCP_NOT_ACCEPTABLE, "drop.tcp.not_acceptable")                  \
+	X(DROP_TCP_RST_OUT_OF_WINDOW, "drop.tcp.rst_out_of_window")            \
+	X(DROP_TCP_RST_INEXACT, "drop.tcp.rst_inexact")                        \
+	X(DROP_TCP_SYN_IN_WINDOW, "drop.tcp.syn_synchronized")                 \
+	X(DROP_TCP_NO_ACK, "drop.tcp.no_ack")                                  \
+	X(DROP_TCP_ACK_UNSENT, "drop.tcp.ack_unsent")                          \
+	X(DROP_TCP_ACK_TOO_OLD, "drop.tcp.ack_too_old")                        \
+	X(DROP_TCP_SYNRECV_BAD_ACK, "drop.tcp.syn_recv_bad_ack")               \
+	X(DROP_TCP_OUT_OF_ORDER, "drop.tcp.out_of_order")                      \
+	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
+	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
+	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \
+	X(DROP_TCP_CONN_LIMIT, "drop.tcp.conn_limit")
+
+enum ustack_stat {
+#define USTACK_STAT_ENUM_(id, name) USTACK_STAT_##id,
+	USTACK_STATS(USTACK_STAT_ENUM_)
+#undef USTACK_STAT_ENUM_
+	USTACK_STAT__COUNT
+};
+
+/* The first drop counter; every counter from here on is a drop reason. */
+#define USTACK_STAT__FIRST_DROP USTACK_STAT_DROP_IP_TRUNCATED
+
+/* The TCP states of RFC 9293 section 3.3.2, numbered as Linux's are not:
+ * these follow the RFC's order. */
+enum ustack_tcp_state {
+	USTACK_TCP_CLOSED,
+	USTACK_TCP_LISTEN,
+	USTACK_TCP_SYN_SENT,
+	USTACK_TCP_SYN_RECEIVED,
+	USTACK_TCP_ESTABLISHED,
+	USTACK_TCP_FIN_WAIT_1,
+	USTACK_TCP_FIN_WAIT_2,
+	USTACK_TCP_CLOSE_WAIT,
+	USTACK_TCP_CLOSING,
+	USTACK_TCP_LAST_ACK,
+	USTACK_TCP_TIME_WAIT,
+	USTACK_TCP__STATE_COUNT
+};
+
+USTACK_API int ustack_create(const struct ustack_config *cfg, struct ustack **out);
+USTACK_API void ustack_destroy(struct ustack *st);
+
+/*
+ * Hands the stack one IPv4 packet received at time `now`. Every packet is
+ * consumed: a malformed or unwanted one is counted under its drop reason.
+ * Returns 0, or -EINVAL for a NULL packet.
+ */
+USTACK_API int ustack_input(struct ustack *st, ustack_time_t now, const void *pkt, size_t len);
+
+/* Runs every timer due at `now` and returns the next deadline
+ * (USTACK_TIME_NEVER if none). Time never goes backwards: an earlier `now`
+ * than one seen before is taken as the later one. */
+USTACK_API ustack_time_t ustack_poll(struct ustack *st, ustack_time_t now);
+
+/* The deadline ustack_poll would return, without running anything. */
+USTACK_API ustack_time_t ustack_next_deadline(const struct ustack *st);
+
+/* The latest time the stack has been told. */
+USTACK_API ustack_time_t ustack_now(const struct ustack *st);
+
+USTACK_API uint32_t ustack_addr(const struct ustack *st);
+
+USTACK_API uint64_t ustack_stat(const struct ustack *st, enum ustack_stat which);
+USTACK_API const char *ustack_stat_name(enum ustack_stat which);
+USTACK_API const char *ustack_tcp_state_name(enum ustack_tcp_state state);
+
+/* One row of the connection table (what `ss -tan` shows). */
+struct ustack_conn_info {
+	int fd; /* -1 for a connection no descriptor owns (orphaned, TIME_WAIT, queued for accept) */
+	enum ustack_tcp_state state;
+	uint32_t laddr, raddr; /* host byte order */
+	uint16_t lport, rport;
+	uint32_t sendq, recvq; /* bytes queued */
+	ustack_time_t timer;   /* next deadline of this connection, or USTACK_TIME_NEVER */
+};
+
+/* Calls fn for each TCP endpoint (listeners, connections, TIME_WAIT).
+ * A non-zero return from fn stops the walk and is returned. */
+USTACK_API int ustack_tcp_foreach(struct ustack *st, int (*fn)(void *ctx, const struct ustack_conn_info *ci),
+				  void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,374 @@
+/*
+ * The BSD socket calls on a stack: argument checking, the descriptor table
+ * and socket options here; what a call does to a connection in
+ * tcp/tcp_usrreq.c. Every error is the one Linux returns for the same call,
+ * as a negative errno.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <ustack/socket.h>
+
+#include "core/stack.h"
+
+/* Linux's net.core.rmem_max and wmem_max, and its floors
+ * (SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF). */
+#define US_RMEM_MAX 212992u
+#define US_WMEM_MAX 212992u
+#define US_MIN_RCVBUF 2304u
+#define US_MIN_SNDBUF 4608u
+
+int us_fd_alloc(struct ustack *st, struct us_tcb *tcb)
+{
+	struct us_socktab *t = &st->socks;
+	if (t->used >= st->cfg.max_sockets)
+		return -EMFILE;
+	while (t->hint < t->cap && t->v[t->hint])
+		t->hint++;
+	if (t->hint == t->cap) {
+		uint32_t ncap = t->cap ? t->cap * 2 : 16;
+		struct us_tcb **nv = us_realloc(st, t->v, t->cap * sizeof(*nv), ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		memset(nv + t->cap, 0, (ncap - t->cap) * sizeof(*nv));
+		t->v = nv;
+		t->cap = ncap;
+	}
+	uint32_t i = t->hint++;
+	t->v[i] = tcb;
+	t->used++;
+	tcb->fd = (int)(i + US_FD_FIRST);
+	return tcb->fd;
+}
+
+void us_fd_release(struct ustack *st, int fd)
+{
+	struct us_socktab *t = &st->socks;
+	uint32_t i = (uint32_t)(fd - US_FD_FIRST);
+	t->v[i] = NULL;
+	t->used--;
+	if (i < t->hint)
+		t->hint = i;
+}
+
+void us_socktab_fini(struct ustack *st)
+{
+	struct us_socktab *t = &st->socks;
+	/* Sockets in the TCP tables are freed with them; the rest here. */
+	for (uint32_t i = 0; i < t->cap; i++) {
+		struct us_tcb *tcb = t->v[i];
+		if (!tcb)
+			continue;
+		tcb->fd = -1;
+		if (!tcb->n.in_hash)
+			us_tcb_free(st, tcb);
+	}
+	us_free(st, t->v, t->cap * sizeof(*t->v));
+	t->v = NULL;
+	t->cap = 0;
+}
+
+static struct us_tcb *lookup(struct ustack *st, int fd)
+{
+	if (!st || fd < US_FD_FIRST)
+		return NULL;
+	uint32_t i = (uint32_t)(fd - US_FD_FIRST);
+	return i < st->socks.cap ? st->socks.v[i] : NULL;
+}
+
+#define GET_TCB(st, fd)                                                                                    \
+	struct us_tcb *tcb = lookup(st, fd);                                                               \
+	if (!tcb)                                                                                          \
+		return -EBADF;
+
+int ustack_socket(struct ustack *st, int domain, int type, int protocol)
+{
+	if (!st)
+		return -EINVAL;
+	if (domain != AF_INET)
+		return -EAFNOSUPPORT;
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (base != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	if (protocol != 0 && protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	struct us_tcb *tcb = us_tcb_new(st);
+	if (!tcb)
+		return -ENOBUFS;
+	int fd = us_fd_alloc(st, tcb);
+	if (fd < 0)
+		us_tcb_free(st, tcb);
+	return fd;
+}
+
+static int sockaddr_in_get(const struct sockaddr *addr, socklen_t len, uint32_t *ip, uint16_t *port)
+{
+	if (!addr || len < (socklen_t)sizeof(struct sockaddr_in))
+		return -EINVAL;
+	struct sockaddr_in sin;
+	memcpy(&sin, addr, sizeof(sin));
+	if (sin.sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	*ip = ntohl(sin.sin_addr.s_addr);
+	*port = ntohs(sin.sin_port);
+	return 0;
+}
+
+static int sockaddr_in_put(struct sockaddr *addr, socklen_t *len, uint32_t ip, uint16_t port)
+{
+	if (!addr || !len)
+		return -EFAULT;
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip) };
+	size_t n = *len < (socklen_t)sizeof(sin) ? (size_t)*len : sizeof(sin);
+	memcpy(addr, &sin, n);
+	*len = sizeof(sin);
+	return 0;
+}
+
+int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	GET_TCB(st, fd);
+	uint32_t ip;
+	uint16_t port;
+	int err = sockaddr_in_get(addr, len, &ip, &port);
+	if (err)
+		return err;
+	if (tcb->state != USTACK_TCP_CLOSED || tcb->port.bb)
+		return -EINVAL;
+	if (ip != 0 && ip != st->cfg.addr)
+		return -EADDRNOTAVAIL;
+	err = us_port_bind(st, &tcb->port, port, tcb->reuseaddr);
+	if (err)
+		return err;
+	tcb->n.t.laddr = ip;
+	tcb->n.t.lport = tcb->port.bb->port;
+	return 0;
+}
+
+int ustack_listen(struct ustack *st, int fd, int backlog)
+{
+	GET_TCB(st, fd);
+	return us_tcp_listen(st, tcb, backlog);
+}
+
+int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	GET_TCB(st, fd);
+	if (tcb->state != USTACK_TCP_LISTEN)
+		return -EINVAL;
+	if (!tcb->lq->acc_head)
+		return -EAGAIN;
+	if (st->socks.used >= st->cfg.max_sockets)
+		return -EMFILE;
+	struct us_tcb *c = us_tcp_accept(st, tcb);
+	int nfd = us_fd_alloc(st, c);
+	if (nfd < 0) {
+		us_tcp_close(st, c);
+		return nfd;
+	}
+	if (addr && len)
+		sockaddr_in_put(addr, len, c->n.t.raddr, c->n.t.rport);
+	return nfd;
+}
+
+int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	GET_TCB(st, fd);
+	uint32_t ip;
+	uint16_t port;
+	int err = sockaddr_in_get(addr, len, &ip, &port);
+	if (err)
+		return err;
+	return us_tcp_connect(st, tcb, ip, port);
+}
+
+ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+{
+	GET_TCB(st, fd);
+	if (!buf && len)
+		return -EFAULT;
+	return us_tcp_send(st, tcb, buf, len);
+}
+
+ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
+{
+	GET_TCB(st, fd);
+	if (!buf && len)
+		return -EFAULT;
+	if (flags & ~(MSG_PEEK | MSG_DONTWAIT))
+		return -EOPNOTSUPP;
+	return us_tcp_recv(st, tcb, buf, len, flags & MSG_PEEK);
+}
+
+int ustack_shutdown(struct ustack *st, int fd, int how)
+{
+	GET_TCB(st, fd);
+	return us_tcp_shutdown(st, tcb, how);
+}
+
+int ustack_close(struct ustack *st, int fd)
+{
+	GET_TCB(st, fd);
+	us_fd_release(st, fd);
+	us_tcp_close(st, tcb);
+	return 0;
+}
+
+int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	GET_TCB(st, fd);
+	return sockaddr_in_put(addr, len, tcb->n.t.laddr, tcb->n.t.lport);
+}
+
+int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	GET_TCB(st, fd);
+	/* Linux: no peer until the handshake is under way from both sides. */
+	if (tcb->state == USTACK_TCP_CLOSED || tcb->state == USTACK_TCP_LISTEN ||
+	    tcb->state == USTACK_TCP_SYN_SENT)
+		return -ENOTCONN;
+	return sockaddr_in_put(addr, len, tcb->n.t.raddr, tcb->n.t.rport);
+}
+
+static int get_int(const void *val, socklen_t len, int *out)
+{
+	if (!val || len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof(int));
+	return 0;
+}
+
+static void set_reuse(struct us_tcb *tcb, bool on)
+{
+	tcb->reuseaddr = on;
+	/* Linux changes sk_reuse in place; a bound socket's count moves with it. */
+	if (tcb->port.bb && tcb->port.reuse != on) {
+		tcb->port.bb->noreuse += on ? -1u : 1u;
+		tcb->port.reuse = on;
+	}
+}
+
+int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)
+{
+	GET_TCB(st, fd);
+	int v = 0;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_REUSEADDR:
+			if (get_int(val, len, &v))
+				return -EINVAL;
+			set_reuse(tcb, v != 0);
+			return 0;
+		case SO_LINGER: {
+			struct linger l;
+			if (!val || len < (socklen_t)sizeof(l))
+				return -EINVAL;
+			memcpy(&l, val, sizeof(l));
+			tcb->linger = l.l_onoff != 0;
+			tcb->linger_sec = l.l_linger < 0 ? 0 : l.l_linger > 65535 ? 65535 : (uint16_t)l.l_linger;
+			return 0;
+		}
+		case SO_RCVBUF:
+		case SO_SNDBUF: {
+			if (get_int(val, len, &v))
+				return -EINVAL;
+			/* Linux: clamp to the max, double for overhead, floor. */
+			bool rcv = name == SO_RCVBUF;
+			uint32_t u = v < 0 ? 0 : (uint32_t)v;
+			uint32_t max = rcv ? US_RMEM_MAX : US_WMEM_MAX, min = rcv ? US_MIN_RCVBUF : US_MIN_SNDBUF;
+			if (u > max)
+				u = max;
+			u *= 2;
+			if (u < min)
+				u = min;
+			if (rcv)
+				tcb->rcvbuf = u;
+			else
+				tcb->sndbuf = u;
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (level == IPPROTO_TCP) {
+		switch (name) {
+		case TCP_NODELAY:
+			if (get_int(val, len, &v))
+				return -EINVAL;
+			tcb->nodelay = v != 0;
+			if (tcb->nodelay)
+				us_tcp_output(st, tcb);
+			return 0;
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+}
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+	if (!val || !len || *len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(v);
+	return 0;
+}
+
+int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
+{
+	GET_TCB(st, fd);
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_REUSEADDR:
+			return put_int(val, len, tcb->reuseaddr);
+		case SO_ERROR: {
+			int e = tcb->so_error;
+			tcb->so_error = 0;
+			return put_int(val, len, e);
+		}
+		case SO_TYPE:
+			return put_int(val, len, SOCK_STREAM);
+		case SO_RCVBUF:
+			return put_int(val, len, (int)tcb->rcvbuf);
+		case SO_SNDBUF:
+			return put_int(val, len, (int)tcb->sndbuf);
+		case SO_ACCEPTCONN:
+			return put_int(val, len, tcb->state == USTACK_TCP_LISTEN);
+		case SO_LINGER: {
+			struct linger l = { .l_onoff = tcb->linger, .l_linger = tcb->linger_sec };
+			if (!val || !len || *len < (socklen_t)sizeof(l))
+				return -EINVAL;
+			memcpy(val, &l, sizeof(l));
+			*len = sizeof(l);
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (level == IPPROTO_TCP) {
+		switch (name) {
+		case TCP_NODELAY:
+			return put_int(val, len, tcb->nodelay);
+		case TCP_MAXSEG:
+			return put_int(val, len, tcb->snd_mss ? tcb->snd_mss : 536);
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+}
+
+int ustack_sock_poll(struct ustack *st, int fd)
+{
+	GET_TCB(st, fd);
+	return us_tcp_poll(st, tcb);
+}
+
+int ustack_sock_state(struct ustack *st, int fd)
+{
+	GET_TCB(st, fd);
+	return tcb->state;
+}

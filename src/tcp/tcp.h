@@ -1,0 +1,219 @@
+/*
+ * TCP's internal interface: the control block, the tables that find it, and
+ * the entry points the IP and socket layers call.
+ *
+ * The files of this folder split TCP by role, as FreeBSD's netinet does:
+ *   tcp_conn.c    control blocks, the four-tuple hash, the port table,
+ *                 initial sequence numbers (RFC 6528), ephemeral ports (RFC 6056)
+ *   tcp_input.c   segment arrival (RFC 9293 3.10.7)
+ *   tcp_output.c  building and sending segments, resets
+ *   tcp_timer.c   the deadline heap and what runs when a timer fires
+ *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
+ *   tcp_usrreq.c  what the user's calls do to a connection (RFC 9293 3.10.1-6)
+ */
+#ifndef US_TCP_TCP_H
+#define US_TCP_TCP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ustack/trace.h>
+#include <ustack/ustack.h>
+
+#include "core/ring.h"
+
+struct ustack;
+struct us_tcp;
+
+/* Sequence-number comparison modulo 2^32 (RFC 9293 3.4). */
+#define SEQ_LT(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
+#define SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
+
+struct us_tuple {
+	uint32_t laddr, raddr;
+	uint16_t lport, rport;
+};
+
+/* What the four-tuple hash chains: a full control block or a TIME_WAIT
+ * record. Listeners are in the same table with raddr = rport = 0. */
+enum us_node_kind { US_NODE_TCB, US_NODE_TW };
+
+struct us_node {
+	struct us_node *hnext;
+	struct us_tuple t;
+	uint8_t kind;
+	uint8_t in_hash;
+};
+
+/*
+ * The owners of one local port, counted by kind. Linux's rule (checked on
+ * Linux 6.1, see tcp_conn.c) follows from the counts alone, because a stack
+ * has a single address: a bind conflicts unless both sides set SO_REUSEADDR
+ * and the existing one is not listening.
+ */
+struct us_bind_bucket {
+	struct us_bind_bucket *next;
+	uint16_t port;
+	uint32_t owners;   /* everything holding the port */
+	uint32_t noreuse;  /* ... without SO_REUSEADDR */
+	uint32_t listen;   /* ... listening */
+	uint32_t explicit_; /* ... bound by bind(), not chosen by connect() */
+};
+
+/* How a control block or TIME_WAIT record holds its port. */
+struct us_port_ref {
+	struct us_bind_bucket *bb;
+	uint8_t reuse, explicit_, listen;
+};
+
+enum us_timer {
+	US_TM_RTO,      /* retransmission; used from the reliable-delivery work on */
+	US_TM_FIN_WAIT, /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
+	US_TM__COUNT
+};
+
+struct us_listen {
+	uint32_t backlog;
+	uint32_t nsyn, nacc; /* SYN_RECEIVED children, children ready to accept */
+	struct us_tcb *syn_head;            /* children still in the handshake */
+	struct us_tcb *acc_head, *acc_tail; /* FIFO of established children */
+};
+
+/* A TCP control block (RFC 9293 3.3.1). */
+struct us_tcb {
+	struct us_node n; /* must be first */
+	uint8_t state;
+	uint8_t rcv_wscale, snd_wscale;
+	bool ws_ok : 1;        /* both sides sent window scale */
+	bool reuseaddr : 1;
+	bool nodelay : 1;
+	bool linger : 1;
+	bool fin_queued : 1;   /* the user shut down the write side */
+	bool fin_rcvd : 1;     /* the peer's FIN has been taken in */
+	bool rd_shut : 1;
+	bool passive : 1;      /* created by a listener */
+	bool connect_done : 1; /* a completed connect() not yet reported */
+	bool in_accq : 1;      /* waiting in its listener's accept queue */
+	bool ack_now : 1;      /* an ACK is owed; any segment sent pays it */
+	int fd;                /* -1 when no descriptor refers to it */
+	int so_error;
+	uint16_t linger_sec;
+	uint16_t snd_mss;      /* largest payload we send */
+	uint16_t rcv_mss;      /* what we announced */
+	uint32_t rcvbuf, sndbuf;
+	struct us_port_ref port;
+
+	/* Send sequence space (RFC 9293 3.3.1, figure 4). */
+	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
+	uint32_t sndq_seq; /* sequence number of sndq's first byte */
+	struct us_ring sndq;
+
+	/* Receive sequence space. */
+	uint32_t irs, rcv_nxt;
+	uint32_t rcv_adv; /* right edge of the window we last advertised */
+	struct us_ring rcvq;
+
+	/* Timers: one deadline each; the heap holds the earliest (tcp_timer.c). */
+	ustack_time_t tm[US_TM__COUNT];
+	ustack_time_t heap_at;
+	uint32_t heap_idx;
+
+	/* Listening sockets and their children. */
+	struct us_listen *lq;
+	struct us_tcb *parent;       /* the listener, while in one of its queues */
+	struct us_tcb *qprev, *qnext; /* links in that queue */
+};
+
+/* The compact record a connection shrinks to in TIME_WAIT (DESIGN-NOTES 5). */
+struct us_tw {
+	struct us_node n; /* must be first */
+	struct us_port_ref port;
+	uint32_t snd_nxt, rcv_nxt, iss, irs;
+	uint16_t rcv_wnd; /* window field to send, already scaled */
+	ustack_time_t deadline;
+	struct us_tw *prev, *next; /* 2MSL queue, oldest first */
+};
+
+struct us_tcp_layer {
+	struct us_node **hash;
+	uint32_t hash_mask;
+	uint32_t nodes; /* in the hash */
+	struct us_bind_bucket **ports;
+	uint32_t ports_mask;
+	uint32_t nconns; /* control blocks and TIME_WAIT records alive */
+	struct us_tcb **heap; /* timer heap, ordered by heap_at */
+	uint32_t heap_len, heap_cap;
+	struct us_tw *tw_head, *tw_tail;
+	uint32_t port_perturb[256]; /* RFC 6056 algorithm 4's table */
+};
+
+#define US_HEAP_NONE UINT32_MAX
+
+/* tcp_conn.c */
+int us_tcp_init(struct ustack *st);
+void us_tcp_fini(struct ustack *st);
+struct us_tcb *us_tcb_new(struct ustack *st);
+void us_tcb_free(struct ustack *st, struct us_tcb *tcb);
+struct us_node *us_tcp_lookup(struct ustack *st, const struct us_tuple *t);
+struct us_tcb *us_tcp_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport);
+int us_tcp_hash_insert(struct ustack *st, struct us_node *n);
+void us_tcp_hash_remove(struct ustack *st, struct us_node *n);
+int us_port_bind(struct ustack *st, struct us_port_ref *ref, uint16_t port, bool reuse);
+void us_port_release(struct ustack *st, struct us_port_ref *ref);
+int us_port_listen(struct ustack *st, struct us_port_ref *ref);
+int us_port_share(struct ustack *st, struct us_port_ref *child, const struct us_port_ref *parent);
+int us_port_connect(struct ustack *st, struct us_tcb *tcb); /* picks lport if unbound, hashes */
+uint32_t us_tcp_isn(struct ustack *st, const struct us_tuple *t);
+
+/* tcp_input.c */
+void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8_t *seg, size_t len);
+
+/* tcp_output.c */
+struct us_tcp_out {
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t win;
+	struct ustack_tcp_options opt;
+};
+void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tcp_out *o,
+		 const struct iovec *payload, int npayload, const struct us_tcb *tcb);
+void us_tcp_output(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_reset_reply(struct ustack *st, const struct us_tcp *seg);
+uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn);
+
+/* tcp_timer.c */
+int us_tcp_timer_reserve(struct ustack *st, uint32_t nblocks);
+void us_tcb_timer_set(struct ustack *st, struct us_tcb *tcb, enum us_timer which, ustack_time_t at);
+void us_tcb_timer_stop(struct us_tcb *tcb, enum us_timer which);
+void us_tcb_timer_forget(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_timers_run(struct ustack *st);
+ustack_time_t us_tcp_next_deadline(const struct ustack *st);
+
+/* tcp_timewait.c */
+void us_tw_enter(struct ustack *st, struct us_tcb *tcb, ustack_time_t deadline);
+int us_tw_input(struct ustack *st, struct us_tw *tw, const struct us_tcp *seg);
+void us_tw_free(struct ustack *st, struct us_tw *tw);
+void us_tw_expire(struct ustack *st);
+
+/* tcp_usrreq.c */
+void us_tcp_set_state(struct ustack *st, struct us_tcb *tcb, int state, const char *cause);
+void us_tcp_drop(struct ustack *st, struct us_tcb *tcb, int err, const char *cause);
+void us_tcp_closed(struct ustack *st, struct us_tcb *tcb, const char *cause);
+void us_tcp_established(struct ustack *st, struct us_tcb *tcb, const char *cause);
+void us_tcp_maybe_free(struct ustack *st, struct us_tcb *tcb);
+int us_tcp_connect(struct ustack *st, struct us_tcb *tcb, uint32_t raddr, uint16_t rport);
+int us_tcp_listen(struct ustack *st, struct us_tcb *tcb, int backlog);
+struct us_tcb *us_tcp_accept(struct ustack *st, struct us_tcb *lst);
+ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size_t len);
+ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len, bool peek);
+int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how);
+void us_tcp_close(struct ustack *st, struct us_tcb *tcb);
+int us_tcp_poll(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_queue_child(struct ustack *st, struct us_tcb *child);
+
+#endif

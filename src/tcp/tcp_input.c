@@ -1,0 +1,528 @@
+/*
+ * Segment arrival, RFC 9293 section 3.10.7, in the RFC's order: the socket
+ * lookup, then LISTEN (3.10.7.2), SYN-SENT (3.10.7.3) and the synchronized
+ * states (3.10.7.4: sequence check, RST, SYN, ACK, text, FIN). Where the RFC
+ * leaves a choice, the branch does what Linux does and says so.
+ *
+ * Guide to us_tcp_input: parse and validate (every rejection is a named
+ * drop), find the connection by four-tuple, then the TIME_WAIT record, then
+ * a listener; nothing found means a reset (3.10.7.1).
+ */
+#include <errno.h>
+
+#include "core/stack.h"
+#include "wire/tcp.h"
+
+/* Linux's net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
+ * one write into thousands of segments. */
+#define US_MIN_SND_MSS 48
+/* RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
+#define US_DEFAULT_MSS 536
+
+static void trace_seg_in(struct ustack *st, const struct us_tcp *seg, const struct us_tcb *tcb)
+{
+	if (US_TRACING(st)) {
+		struct ustack_event ev = { .type = USTACK_EV_SEG_IN, .seg = &seg->h };
+		us_event_conn(&ev, tcb);
+		ev.laddr = seg->h.daddr;
+		ev.raddr = seg->h.saddr;
+		ev.lport = seg->h.dport;
+		ev.rport = seg->h.sport;
+		us_trace(st, &ev);
+	}
+}
+
+static void drop(struct ustack *st, enum ustack_stat why, const struct us_tcp *seg, const struct us_tcb *tcb)
+{
+	us_drop(st, why, &seg->h, tcb);
+}
+
+/* Options of a SYN: MSS (RFC 9293 3.7.1) and window scale (RFC 7323 2). */
+static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct ustack_tcp_options *opt)
+{
+	uint32_t mss = (opt->present & USTACK_OPT_MSS) ? opt->mss : US_DEFAULT_MSS;
+	uint32_t ours = st->cfg.mtu - 40u;
+	if (mss > ours)
+		mss = ours;
+	if (mss < US_MIN_SND_MSS)
+		mss = US_MIN_SND_MSS;
+	tcb->snd_mss = (uint16_t)mss;
+	if (opt->present & USTACK_OPT_WSCALE) {
+		tcb->ws_ok = true;
+		tcb->snd_wscale = opt->wscale;
+	} else {
+		/* RFC 7323 2.2: scaling is on only if both sides said so. */
+		tcb->ws_ok = false;
+		tcb->snd_wscale = 0;
+		tcb->rcv_wscale = 0;
+	}
+}
+
+/* RFC 5961 3.2 and 4.2: an answer that only the true peer can use. */
+static void challenge_ack(struct ustack *st, struct us_tcb *tcb)
+{
+	us_count(st, USTACK_STAT_TCP_CHALLENGE_ACKS);
+	us_tcp_send_ack(st, tcb);
+}
+
+/* ---- LISTEN (RFC 9293 3.10.7.2) ---- */
+
+static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	struct us_listen *lq = lst->lq;
+	if (h->flags & USTACK_TCP_RST) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_RST, seg, lst);
+		return;
+	}
+	if (h->flags & USTACK_TCP_ACK) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_NO_SYN, seg, lst);
+		us_tcp_reset_reply(st, seg);
+		return;
+	}
+	if (!(h->flags & USTACK_TCP_SYN)) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_NO_SYN, seg, lst);
+		return;
+	}
+	if (h->flags & USTACK_TCP_FIN) {
+		/* Linux discards SYN+FIN in LISTEN. */
+		drop(st, USTACK_STAT_DROP_TCP_BAD_FLAGS, seg, lst);
+		return;
+	}
+	/* Linux: a full accept queue refuses new SYNs (sk_acceptq_is_full is
+	 * "more than backlog"); the SYN queue holds at most backlog entries.
+	 * SYN cookies, for when it is full, come with the hostile-input work. */
+	if (lq->nacc > lq->backlog || lq->nsyn >= (lq->backlog ? lq->backlog : 1)) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
+		return;
+	}
+	struct us_tcb *c = us_tcb_new(st);
+	if (!c) {
+		drop(st, st->tcp.nconns >= st->cfg.max_conns ? USTACK_STAT_DROP_TCP_CONN_LIMIT
+							       : USTACK_STAT_DROP_TCP_NO_MEMORY,
+		     seg, lst);
+		return;
+	}
+	c->n.t = (struct us_tuple){ h->daddr, h->saddr, h->dport, h->sport };
+	c->passive = true;
+	c->reuseaddr = lst->reuseaddr;
+	c->nodelay = lst->nodelay;
+	c->linger = lst->linger;
+	c->linger_sec = lst->linger_sec;
+	c->rcvbuf = lst->rcvbuf;
+	c->sndbuf = lst->sndbuf;
+	c->rcv_mss = (uint16_t)(st->cfg.mtu - 40);
+	c->irs = h->seq;
+	c->rcv_nxt = h->seq + 1;
+	c->iss = us_tcp_isn(st, &c->n.t);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->sndq_seq = c->iss + 1;
+	c->snd_wnd = h->window; /* RFC 7323 2.2: never scaled in a SYN */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = h->seq;
+	take_syn_options(st, c, &h->opt);
+	if (us_tcp_hash_insert(st, &c->n)) {
+		us_tcb_free(st, c);
+		drop(st, USTACK_STAT_DROP_TCP_NO_MEMORY, seg, lst);
+		return;
+	}
+	us_port_share(st, &c->port, &lst->port);
+	c->parent = lst;
+	c->qnext = lq->syn_head;
+	if (lq->syn_head)
+		lq->syn_head->qprev = c;
+	lq->syn_head = c;
+	lq->nsyn++;
+	us_count(st, USTACK_STAT_TCP_PASSIVE_OPENS);
+	c->state = USTACK_TCP_LISTEN; /* the child's life starts as its parent's */
+	us_tcp_set_state(st, c, USTACK_TCP_SYN_RECEIVED, "rcv SYN");
+	us_tcp_send_syn(st, c);
+}
+
+/* ---- SYN-SENT (RFC 9293 3.10.7.3) ---- */
+
+static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct us_tcp *seg)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	bool ack = h->flags & USTACK_TCP_ACK;
+	if (ack && (SEQ_LEQ(h->ack, tcb->iss) || SEQ_GT(h->ack, tcb->snd_max))) {
+		drop(st, USTACK_STAT_DROP_TCP_SYN_SENT_BAD_ACK, seg, tcb);
+		us_tcp_reset_reply(st, seg);
+		return;
+	}
+	if (h->flags & USTACK_TCP_RST) {
+		if (!ack) {
+			drop(st, USTACK_STAT_DROP_TCP_SYN_SENT_BAD_ACK, seg, tcb);
+			return;
+		}
+		us_count(st, USTACK_STAT_TCP_ATTEMPT_FAILS);
+		us_tcp_drop(st, tcb, ECONNREFUSED, "rcv RST");
+		return;
+	}
+	if (!(h->flags & USTACK_TCP_SYN)) {
+		drop(st, USTACK_STAT_DROP_TCP_SYN_SENT_NO_SYN, seg, tcb);
+		return;
+	}
+	tcb->irs = h->seq;
+	tcb->rcv_nxt = h->seq + 1;
+	take_syn_options(st, tcb, &h->opt);
+	tcb->snd_wnd = h->window;
+	tcb->max_snd_wnd = tcb->snd_wnd;
+	tcb->snd_wl1 = h->seq;
+	if (ack) {
+		tcb->snd_una = h->ack;
+		tcb->snd_wl2 = h->ack;
+		us_tcp_established(st, tcb, "rcv SYN,ACK");
+		tcb->ack_now = true;
+		us_tcp_output(st, tcb);
+		if (tcb->ack_now)
+			us_tcp_send_ack(st, tcb);
+		return;
+	}
+	/* RFC 9293 3.5, figure 7: simultaneous open. */
+	us_tcp_set_state(st, tcb, USTACK_TCP_SYN_RECEIVED, "rcv SYN");
+	us_tcp_send_syn(st, tcb);
+}
+
+/* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
+
+/* RFC 9293 3.10.7.4, first: the four cases of segment acceptability. */
+static bool acceptable(uint32_t seq, uint32_t seglen, uint32_t rcv_nxt, uint32_t wnd)
+{
+	if (seglen == 0)
+		return wnd == 0 ? seq == rcv_nxt : SEQ_GEQ(seq, rcv_nxt) && SEQ_LT(seq, rcv_nxt + wnd);
+	if (wnd == 0)
+		return false;
+	uint32_t last = seq + seglen - 1;
+	return (SEQ_GEQ(seq, rcv_nxt) && SEQ_LT(seq, rcv_nxt + wnd)) ||
+	       (SEQ_GEQ(last, rcv_nxt) && SEQ_LT(last, rcv_nxt + wnd));
+}
+
+static void enter_time_wait(struct ustack *st, struct us_tcb *tcb, const char *cause)
+{
+	us_tcp_set_state(st, tcb, USTACK_TCP_TIME_WAIT, cause);
+	us_tcb_timer_stop(tcb, US_TM_RTO);
+	ustack_time_t deadline = st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms);
+	if (tcb->fd < 0 && !tcb->in_accq)
+		us_tw_enter(st, tcb, deadline); /* frees tcb */
+	else
+		us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT, deadline);
+}
+
+/* Takes in-order payload into the receive buffer; returns bytes taken. */
+static uint32_t take_data(struct ustack *st, struct us_tcb *tcb, const uint8_t *data, uint32_t len)
+{
+	struct us_ring *r = &tcb->rcvq;
+	if (r->cap < tcb->rcvbuf && us_ring_grow(st, r, tcb->rcvbuf))
+		return 0;
+	uint32_t room = r->cap - r->len;
+	if (len > room)
+		len = room;
+	us_ring_write(r, data, len);
+	tcb->rcv_nxt += len;
+	return len;
+}
+
+static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_tcp *seg)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	uint32_t seq = h->seq, plen = h->len;
+	const uint8_t *data = seg->payload;
+	bool syn = h->flags & USTACK_TCP_SYN, fin = h->flags & USTACK_TCP_FIN;
+	bool rst = h->flags & USTACK_TCP_RST, ack = h->flags & USTACK_TCP_ACK;
+
+	if (tcb->state == USTACK_TCP_SYN_RECEIVED && syn && !rst) {
+		if (!tcb->passive && ack && seq + 1 == tcb->rcv_nxt && h->ack == tcb->snd_nxt) {
+			/* Simultaneous open: the peer's SYN,ACK repeats a SYN we
+			 * hold; Linux lets it through as the ACK that completes
+			 * the handshake. */
+			seq++;
+			syn = false;
+		} else if (tcb->passive && !ack && seq == tcb->irs) {
+			/* A retransmitted SYN: answer it again, as Linux's
+			 * request sockets do. */
+			us_tcp_send_syn(st, tcb);
+			return;
+		}
+	}
+
+	/* First: is the segment in the window? */
+	uint32_t wnd = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+	uint32_t seglen = plen + syn + fin;
+	if (!acceptable(seq, seglen, tcb->rcv_nxt, wnd)) {
+		if (wnd == 0 && seq == tcb->rcv_nxt && !syn) {
+			/* RFC 9293 3.10.7.4: with a zero window, still take the
+			 * ACK and RST of a segment at RCV.NXT; only its text and
+			 * FIN are refused. */
+			plen = 0;
+			fin = false;
+		} else {
+			if (!rst)
+				us_tcp_send_ack(st, tcb);
+			drop(st, USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg, tcb);
+			return;
+		}
+	}
+	/* Trim what lies before RCV.NXT and past the window. */
+	if (syn && SEQ_LT(seq, tcb->rcv_nxt)) {
+		syn = false;
+		seq++;
+	}
+	if (SEQ_LT(seq, tcb->rcv_nxt)) {
+		uint32_t old = tcb->rcv_nxt - seq;
+		if (old > plen) {
+			fin = false; /* a FIN already taken */
+			old = plen;
+		}
+		data += old;
+		plen -= old;
+		seq += old;
+	}
+	if (SEQ_GEQ(seq, tcb->rcv_nxt)) {
+		uint32_t room = tcb->rcv_nxt + wnd - seq;
+		if (SEQ_GT(seq, tcb->rcv_nxt + wnd))
+			room = 0;
+		if (plen > room) {
+			plen = room;
+			fin = false;
+		}
+	}
+
+	/* Second: RST. RFC 5961 3.2: only an exact match resets; anything
+	 * else in the window earns a challenge ACK. */
+	if (rst) {
+		if (h->seq != tcb->rcv_nxt) {
+			challenge_ack(st, tcb);
+			drop(st, USTACK_STAT_DROP_TCP_RST_INEXACT, seg, tcb);
+			return;
+		}
+		switch (tcb->state) {
+		case USTACK_TCP_SYN_RECEIVED:
+			if (tcb->passive) {
+				/* Back to LISTEN: the half-open child just goes. */
+				us_tcp_set_state(st, tcb, USTACK_TCP_CLOSED, "rcv RST");
+				us_tcp_maybe_free(st, tcb);
+			} else {
+				us_count(st, USTACK_STAT_TCP_ATTEMPT_FAILS);
+				us_tcp_drop(st, tcb, ECONNREFUSED, "rcv RST");
+			}
+			return;
+		case USTACK_TCP_ESTABLISHED:
+		case USTACK_TCP_CLOSE_WAIT:
+			us_count(st, USTACK_STAT_TCP_ESTAB_RESETS);
+			us_tcp_drop(st, tcb, ECONNRESET, "rcv RST");
+			return;
+		case USTACK_TCP_FIN_WAIT_1:
+		case USTACK_TCP_FIN_WAIT_2:
+			us_tcp_drop(st, tcb, ECONNRESET, "rcv RST");
+			return;
+		default: /* CLOSING, LAST_ACK, TIME_WAIT */
+			us_tcp_closed(st, tcb, "rcv RST");
+			return;
+		}
+	}
+
+	/* Fourth: a SYN in a synchronized state (RFC 5961 4.2). */
+	if (syn) {
+		challenge_ack(st, tcb);
+		drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
+		return;
+	}
+
+	/* Fifth: the ACK field. */
+	if (!ack) {
+		drop(st, USTACK_STAT_DROP_TCP_NO_ACK, seg, tcb);
+		return;
+	}
+	if (tcb->state == USTACK_TCP_SYN_RECEIVED) {
+		if (!(SEQ_LT(tcb->snd_una, h->ack) && SEQ_LEQ(h->ack, tcb->snd_max))) {
+			drop(st, USTACK_STAT_DROP_TCP_SYNRECV_BAD_ACK, seg, tcb);
+			us_tcp_reset_reply(st, seg);
+			return;
+		}
+		struct us_tcb *lst = tcb->parent;
+		if (lst && lst->lq->nacc > lst->lq->backlog) {
+			/* Linux (tcp_abort_on_overflow = 0): drop the ACK and let
+			 * the peer retransmit until there is room. */
+			drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, tcb);
+			return;
+		}
+		tcb->snd_wnd = (uint32_t)h->window << tcb->snd_wscale;
+		tcb->max_snd_wnd = tcb->snd_wnd;
+		tcb->snd_wl1 = seq;
+		tcb->snd_wl2 = h->ack;
+		us_tcp_established(st, tcb, "rcv ACK");
+		if (lst)
+			us_tcp_queue_child(st, tcb);
+	}
+	if (SEQ_GT(h->ack, tcb->snd_max)) {
+		/* RFC 9293 3.10.7.4: an ACK for something not yet sent. */
+		us_tcp_send_ack(st, tcb);
+		drop(st, USTACK_STAT_DROP_TCP_ACK_UNSENT, seg, tcb);
+		return;
+	}
+	if (SEQ_LT(h->ack, tcb->snd_una - tcb->max_snd_wnd)) {
+		/* RFC 5961 5.2: too old to be from the peer. */
+		challenge_ack(st, tcb);
+		drop(st, USTACK_STAT_DROP_TCP_ACK_TOO_OLD, seg, tcb);
+		return;
+	}
+	if (SEQ_GT(h->ack, tcb->snd_una)) {
+		if (SEQ_GT(h->ack, tcb->sndq_seq)) {
+			uint32_t n = h->ack - tcb->sndq_seq;
+			if (n > tcb->sndq.len)
+				n = tcb->sndq.len;
+			if (n) {
+				us_ring_consume(&tcb->sndq, n);
+				tcb->sndq_seq += n;
+				if (tcb->sndq.len == 0)
+					us_ring_release(st, &tcb->sndq);
+			}
+		}
+		tcb->snd_una = h->ack;
+	}
+	if (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, h->ack))) {
+		tcb->snd_wnd = (uint32_t)h->window << tcb->snd_wscale;
+		if (tcb->snd_wnd > tcb->max_snd_wnd)
+			tcb->max_snd_wnd = tcb->snd_wnd;
+		tcb->snd_wl1 = seq;
+		tcb->snd_wl2 = h->ack;
+	}
+	bool fin_acked = tcb->fin_queued && SEQ_GT(tcb->snd_una, tcb->sndq_seq + tcb->sndq.len);
+	switch (tcb->state) {
+	case USTACK_TCP_FIN_WAIT_1:
+		if (fin_acked) {
+			us_tcp_set_state(st, tcb, USTACK_TCP_FIN_WAIT_2, "rcv ACK of FIN");
+			if (tcb->fd < 0)
+				us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT,
+						 st->now + USTACK_MSEC(st->cfg.fin_timeout_ms));
+		}
+		break;
+	case USTACK_TCP_CLOSING:
+		if (fin_acked)
+			enter_time_wait(st, tcb, "rcv ACK of FIN");
+		return;
+	case USTACK_TCP_LAST_ACK:
+		if (fin_acked)
+			us_tcp_closed(st, tcb, "rcv ACK of FIN");
+		return;
+	default:
+		break;
+	}
+
+	/* Sixth, URG: urgent data is delivered inline (Linux with
+	 * SO_OOBINLINE); the pointer is traced but not acted on. */
+
+	/* Seventh: segment text. */
+	if (plen) {
+		switch (tcb->state) {
+		case USTACK_TCP_ESTABLISHED:
+		case USTACK_TCP_FIN_WAIT_1:
+		case USTACK_TCP_FIN_WAIT_2:
+			if (tcb->fd < 0 && !tcb->in_accq) {
+				/* RFC 9293 3.10.4 and Linux: data for a socket the
+				 * user has closed cannot be delivered; say so. */
+				drop(st, USTACK_STAT_DROP_TCP_RCV_CLOSED, seg, tcb);
+				us_tcp_send_rst(st, tcb);
+				us_tcp_drop(st, tcb, ECONNRESET, "data after close");
+				return;
+			}
+			if (seq != tcb->rcv_nxt) {
+				/* RFC 9293 3.10.7.4: ACK what we expect at once, so
+				 * the sender learns of the gap. Reassembly arrives
+				 * with the reliable-delivery work. */
+				us_tcp_send_ack(st, tcb);
+				drop(st, USTACK_STAT_DROP_TCP_OUT_OF_ORDER, seg, tcb);
+				return;
+			}
+			if (take_data(st, tcb, data, plen) < plen)
+				fin = false;
+			tcb->ack_now = true;
+			break;
+		default:
+			/* CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT: the peer's FIN
+			 * came before; nothing more can be in sequence. */
+			break;
+		}
+	}
+
+	/* Eighth: FIN, once everything before it is in. */
+	if (fin && seq + plen == tcb->rcv_nxt) {
+		if (!tcb->fin_rcvd) {
+			tcb->rcv_nxt++;
+			tcb->fin_rcvd = true;
+		}
+		tcb->ack_now = true;
+		switch (tcb->state) {
+		case USTACK_TCP_SYN_RECEIVED:
+		case USTACK_TCP_ESTABLISHED:
+			us_tcp_set_state(st, tcb, USTACK_TCP_CLOSE_WAIT, "rcv FIN");
+			break;
+		case USTACK_TCP_FIN_WAIT_1:
+			us_tcp_set_state(st, tcb, USTACK_TCP_CLOSING, "rcv FIN");
+			break;
+		case USTACK_TCP_FIN_WAIT_2:
+			us_tcp_send_ack(st, tcb);
+			us_tcb_timer_stop(tcb, US_TM_FIN_WAIT);
+			enter_time_wait(st, tcb, "rcv FIN");
+			return;
+		case USTACK_TCP_TIME_WAIT:
+			/* RFC 9293 3.10.7.4: acknowledge it and restart 2MSL. */
+			us_tcp_send_ack(st, tcb);
+			us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT,
+					 st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms));
+			return;
+		default:
+			break;
+		}
+	}
+
+	us_tcp_output(st, tcb);
+	if (tcb->ack_now)
+		us_tcp_send_ack(st, tcb);
+}
+
+void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8_t *buf, size_t len)
+{
+	struct us_tcp seg;
+	us_count(st, USTACK_STAT_TCP_IN);
+	int why = us_tcp_parse(buf, len, saddr, daddr, true, &seg);
+	if (why) {
+		us_drop(st, (enum ustack_stat)why, NULL, NULL);
+		return;
+	}
+	const struct ustack_tcp_segment *h = &seg.h;
+	if (h->sport == 0 || h->dport == 0) {
+		drop(st, USTACK_STAT_DROP_TCP_BAD_PORT, &seg, NULL);
+		return;
+	}
+	struct us_tuple t = { .laddr = daddr, .raddr = saddr, .lport = h->dport, .rport = h->sport };
+	struct us_node *n = us_tcp_lookup(st, &t);
+	if (n && n->kind == US_NODE_TW) {
+		if (!us_tw_input(st, (struct us_tw *)n, &seg))
+			return;
+		n = NULL; /* a new SYN took the four-tuple over: on to the listener */
+	}
+	struct us_tcb *tcb = n ? (struct us_tcb *)n : us_tcp_lookup_listener(st, daddr, h->dport);
+	trace_seg_in(st, &seg, tcb);
+	if (!tcb) {
+		drop(st, USTACK_STAT_DROP_TCP_NO_SOCKET, &seg, NULL);
+		us_tcp_reset_reply(st, &seg);
+		return;
+	}
+	switch (tcb->state) {
+	case USTACK_TCP_LISTEN:
+		listen_input(st, tcb, &seg);
+		break;
+	case USTACK_TCP_SYN_SENT:
+		syn_sent_input(st, tcb, &seg);
+		break;
+	case USTACK_TCP_CLOSED:
+		/* Hashed but closed cannot happen: closing unhashes. */
+		drop(st, USTACK_STAT_DROP_TCP_NO_SOCKET, &seg, tcb);
+		break;
+	default:
+		synced_input(st, tcb, &seg);
+		break;
+	}
+}

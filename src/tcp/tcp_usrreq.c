@@ -1,0 +1,399 @@
+/*
+ * What the user's calls do to a connection (RFC 9293 3.10.1 to 3.10.6), and
+ * the transitions they share with segment arrival: set_state (which every
+ * transition goes through, so the trace sees each one with its cause),
+ * established, drop (an error ends the connection) and closed.
+ *
+ * Ownership: a control block is held by its descriptor, or by its
+ * listener's queues until accept() takes it. One that nobody holds any more
+ * (an orphan) lives on only to finish its closing handshake, and is freed
+ * when it reaches CLOSED or shrinks to a TIME_WAIT record.
+ */
+#include <errno.h>
+#include <ustack/socket.h>
+
+#include "core/stack.h"
+
+void us_tcp_set_state(struct ustack *st, struct us_tcb *tcb, int state, const char *cause)
+{
+	int old = tcb->state;
+	if (old == state)
+		return;
+	tcb->state = (uint8_t)state;
+	if (US_TRACING(st)) {
+		struct ustack_event ev = {
+			.type = USTACK_EV_STATE,
+			.old_state = (enum ustack_tcp_state)old,
+			.new_state = (enum ustack_tcp_state)state,
+			.cause = cause,
+		};
+		us_event_conn(&ev, tcb);
+		us_trace(st, &ev);
+	}
+}
+
+static bool orphan(const struct us_tcb *tcb)
+{
+	return tcb->fd < 0 && !tcb->in_accq;
+}
+
+static void unlink_child(struct us_tcb *c)
+{
+	struct us_listen *lq = c->parent->lq;
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else if (c->in_accq)
+		lq->acc_head = c->qnext;
+	else
+		lq->syn_head = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	else if (c->in_accq)
+		lq->acc_tail = c->qprev;
+	if (c->in_accq)
+		lq->nacc--;
+	else
+		lq->nsyn--;
+	c->qprev = c->qnext = NULL;
+	c->parent = NULL;
+	c->in_accq = false;
+}
+
+void us_tcp_queue_child(struct ustack *st, struct us_tcb *c)
+{
+	struct us_tcb *lst = c->parent;
+	struct us_listen *lq = lst->lq;
+	unlink_child(c);
+	c->parent = lst;
+	c->in_accq = true;
+	c->qprev = lq->acc_tail;
+	if (lq->acc_tail)
+		lq->acc_tail->qnext = c;
+	else
+		lq->acc_head = c;
+	lq->acc_tail = c;
+	lq->nacc++;
+}
+
+void us_tcp_maybe_free(struct ustack *st, struct us_tcb *tcb)
+{
+	if (tcb->state != USTACK_TCP_CLOSED || !orphan(tcb))
+		return;
+	if (tcb->parent)
+		unlink_child(tcb);
+	us_tcb_free(st, tcb);
+}
+
+/* Leaves the tables; the port goes too unless bind() chose it, as in Linux
+ * (SOCK_BINDPORT_LOCK), so a reset socket still holds its bound port. */
+static void unhash(struct ustack *st, struct us_tcb *tcb)
+{
+	if (tcb->n.in_hash)
+		us_tcp_hash_remove(st, &tcb->n);
+	us_tcb_timer_forget(st, tcb);
+	if (!tcb->port.explicit_ || tcb->passive)
+		us_port_release(st, &tcb->port);
+}
+
+void us_tcp_closed(struct ustack *st, struct us_tcb *tcb, const char *cause)
+{
+	us_tcp_set_state(st, tcb, USTACK_TCP_CLOSED, cause);
+	unhash(st, tcb);
+	us_tcp_maybe_free(st, tcb);
+}
+
+void us_tcp_drop(struct ustack *st, struct us_tcb *tcb, int err, const char *cause)
+{
+	tcb->so_error = err;
+	us_tcp_closed(st, tcb, cause);
+}
+
+void us_tcp_established(struct ustack *st, struct us_tcb *tcb, const char *cause)
+{
+	if (!tcb->passive)
+		tcb->connect_done = true;
+	us_tcp_set_state(st, tcb, USTACK_TCP_ESTABLISHED, cause);
+}
+
+int us_tcp_connect(struct ustack *st, struct us_tcb *tcb, uint32_t raddr, uint16_t rport)
+{
+	switch (tcb->state) {
+	case USTACK_TCP_CLOSED:
+		break;
+	case USTACK_TCP_LISTEN:
+		return -EISCONN;
+	case USTACK_TCP_SYN_SENT:
+	case USTACK_TCP_SYN_RECEIVED:
+		return -EALREADY;
+	default:
+		/* Linux: the first connect() after an asynchronous one
+		 * completed reports success; later ones, -EISCONN. */
+		if (tcb->connect_done) {
+			tcb->connect_done = false;
+			return 0;
+		}
+		return -EISCONN;
+	}
+	if (tcb->so_error) {
+		int err = tcb->so_error;
+		tcb->so_error = 0;
+		return -err;
+	}
+	if (rport == 0)
+		return -ECONNREFUSED;
+	if (raddr == 0 || raddr == 0xffffffffu || raddr >= 0xe0000000u)
+		return -ENETUNREACH;
+	tcb->n.t.raddr = raddr;
+	tcb->n.t.rport = rport;
+	int err = us_port_connect(st, tcb);
+	if (err) {
+		tcb->n.t.raddr = 0;
+		tcb->n.t.rport = 0;
+		return err;
+	}
+	tcb->passive = false;
+	tcb->fin_queued = tcb->fin_rcvd = false;
+	tcb->rcv_mss = (uint16_t)(st->cfg.mtu - 40);
+	tcb->snd_mss = 536;
+	tcb->iss = us_tcp_isn(st, &tcb->n.t);
+	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;
+	tcb->sndq_seq = tcb->iss + 1;
+	us_count(st, USTACK_STAT_TCP_ACTIVE_OPENS);
+	us_tcp_set_state(st, tcb, USTACK_TCP_SYN_SENT, "connect");
+	us_tcp_send_syn(st, tcb);
+	return -EINPROGRESS;
+}
+
+int us_tcp_listen(struct ustack *st, struct us_tcb *tcb, int backlog)
+{
+	/* Linux: a backlog above somaxconn, or negative, is somaxconn. */
+	uint32_t bl = (backlog < 0 || (uint32_t)backlog > st->cfg.somaxconn) ? st->cfg.somaxconn : (uint32_t)backlog;
+	if (tcb->state == USTACK_TCP_LISTEN) {
+		tcb->lq->backlog = bl;
+		return 0;
+	}
+	if (tcb->state != USTACK_TCP_CLOSED || tcb->n.t.rport)
+		return -EINVAL;
+	if (!tcb->port.bb) {
+		int err = us_port_bind(st, &tcb->port, 0, tcb->reuseaddr);
+		if (err)
+			return err;
+		tcb->n.t.lport = tcb->port.bb->port;
+	}
+	int err = us_port_listen(st, &tcb->port);
+	if (err)
+		return err;
+	tcb->lq = us_alloc(st, sizeof(*tcb->lq));
+	if (!tcb->lq)
+		return -ENOMEM;
+	tcb->lq->backlog = bl;
+	tcb->n.t.raddr = 0;
+	tcb->n.t.rport = 0;
+	err = us_tcp_hash_insert(st, &tcb->n);
+	if (err) {
+		us_free(st, tcb->lq, sizeof(*tcb->lq));
+		tcb->lq = NULL;
+		return err;
+	}
+	us_tcp_set_state(st, tcb, USTACK_TCP_LISTEN, "listen");
+	return 0;
+}
+
+struct us_tcb *us_tcp_accept(struct ustack *st, struct us_tcb *lst)
+{
+	struct us_tcb *c = lst->lq->acc_head;
+	if (c)
+		unlink_child(c);
+	return c;
+}
+
+ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size_t len)
+{
+	if (tcb->so_error) {
+		int err = tcb->so_error;
+		tcb->so_error = 0;
+		return -err;
+	}
+	if (tcb->fin_queued)
+		return -EPIPE;
+	switch (tcb->state) {
+	case USTACK_TCP_ESTABLISHED:
+	case USTACK_TCP_CLOSE_WAIT:
+		break;
+	case USTACK_TCP_SYN_SENT:
+	case USTACK_TCP_SYN_RECEIVED:
+		return -EAGAIN; /* Linux waits for the handshake */
+	default:
+		return -EPIPE; /* Linux, for a socket never or no longer connected */
+	}
+	if (len == 0)
+		return 0;
+	struct us_ring *r = &tcb->sndq;
+	uint32_t room = tcb->sndbuf > r->len ? tcb->sndbuf - r->len : 0;
+	if (room == 0)
+		return -EAGAIN;
+	if (r->cap < tcb->sndbuf && us_ring_grow(st, r, tcb->sndbuf))
+		return -ENOBUFS;
+	uint32_t n = len < room ? (uint32_t)len : room;
+	us_ring_write(r, buf, n);
+	us_tcp_output(st, tcb);
+	return n;
+}
+
+static bool may_update_window(const struct us_tcb *tcb)
+{
+	return tcb->state == USTACK_TCP_ESTABLISHED || tcb->state == USTACK_TCP_FIN_WAIT_1 ||
+	       tcb->state == USTACK_TCP_FIN_WAIT_2;
+}
+
+ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len, bool peek)
+{
+	struct us_ring *r = &tcb->rcvq;
+	if (r->len && len) {
+		uint32_t n = len < r->len ? (uint32_t)len : r->len;
+		us_ring_peek(r, 0, buf, n);
+		if (peek)
+			return n;
+		uint32_t before = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+		us_ring_consume(r, n);
+		if (r->len == 0)
+			us_ring_release(st, r);
+		/* RFC 9293 3.8.6.2.2: tell the sender of new room once it is
+		 * worth a segment (or half the buffer). */
+		uint32_t space = tcb->rcvbuf - r->len;
+		uint32_t step = tcb->rcvbuf / 2 < tcb->rcv_mss ? tcb->rcvbuf / 2 : tcb->rcv_mss;
+		if (may_update_window(tcb) && space >= before + step)
+			us_tcp_send_ack(st, tcb);
+		return n;
+	}
+	if (tcb->so_error) {
+		int err = tcb->so_error;
+		tcb->so_error = 0;
+		return -err;
+	}
+	if (len == 0 && r->len)
+		return 0;
+	if (tcb->fin_rcvd || tcb->rd_shut)
+		return 0;
+	switch (tcb->state) {
+	case USTACK_TCP_LISTEN:
+		return -ENOTCONN;
+	case USTACK_TCP_CLOSED:
+		return tcb->n.t.rport ? 0 : -ENOTCONN;
+	default:
+		return -EAGAIN;
+	}
+}
+
+int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how)
+{
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	switch (tcb->state) {
+	case USTACK_TCP_CLOSED:
+	case USTACK_TCP_LISTEN:
+		return -ENOTCONN;
+	case USTACK_TCP_SYN_SENT:
+		/* Linux: shutting down a connection still being set up ends it. */
+		us_tcp_closed(st, tcb, "shutdown");
+		return 0;
+	default:
+		break;
+	}
+	if (how != SHUT_WR)
+		tcb->rd_shut = true;
+	if (how != SHUT_RD && !tcb->fin_queued) {
+		tcb->fin_queued = true;
+		if (tcb->state == USTACK_TCP_CLOSE_WAIT)
+			us_tcp_set_state(st, tcb, USTACK_TCP_LAST_ACK, "shutdown");
+		else if (tcb->state == USTACK_TCP_ESTABLISHED || tcb->state == USTACK_TCP_SYN_RECEIVED)
+			us_tcp_set_state(st, tcb, USTACK_TCP_FIN_WAIT_1, "shutdown");
+		us_tcp_output(st, tcb);
+	}
+	return 0;
+}
+
+static void close_listener(struct ustack *st, struct us_tcb *lst)
+{
+	struct us_listen *lq = lst->lq;
+	while (lq->syn_head) {
+		struct us_tcb *c = lq->syn_head;
+		unlink_child(c);
+		us_tcp_closed(st, c, "listener closed");
+	}
+	while (lq->acc_head) {
+		struct us_tcb *c = lq->acc_head;
+		unlink_child(c);
+		/* Linux resets connections nobody accepted. */
+		us_tcp_send_rst(st, c);
+		us_tcp_closed(st, c, "listener closed");
+	}
+	us_tcp_set_state(st, lst, USTACK_TCP_CLOSED, "close");
+	us_tcb_free(st, lst);
+}
+
+static bool synchronized(int state)
+{
+	return state != USTACK_TCP_CLOSED && state != USTACK_TCP_LISTEN && state != USTACK_TCP_SYN_SENT;
+}
+
+void us_tcp_close(struct ustack *st, struct us_tcb *tcb)
+{
+	tcb->fd = -1;
+	switch (tcb->state) {
+	case USTACK_TCP_CLOSED:
+		us_tcb_free(st, tcb);
+		return;
+	case USTACK_TCP_LISTEN:
+		close_listener(st, tcb);
+		return;
+	case USTACK_TCP_SYN_SENT:
+		us_tcp_closed(st, tcb, "close");
+		return;
+	case USTACK_TCP_TIME_WAIT:
+		us_tw_enter(st, tcb, tcb->tm[US_TM_FIN_WAIT]);
+		return;
+	default:
+		break;
+	}
+	bool unread = tcb->rcvq.len > 0;
+	if (unread || (tcb->linger && tcb->linger_sec == 0)) {
+		/* RFC 9293 3.10.4 and RFC 2525 2.17: closing with unread data
+		 * (or SO_LINGER 0) aborts, so the peer learns its data was
+		 * lost. */
+		if (synchronized(tcb->state))
+			us_tcp_send_rst(st, tcb);
+		us_tcp_closed(st, tcb, unread ? "close with unread data" : "abort (SO_LINGER 0)");
+		return;
+	}
+	if (!tcb->fin_queued) {
+		tcb->fin_queued = true;
+		if (tcb->state == USTACK_TCP_CLOSE_WAIT)
+			us_tcp_set_state(st, tcb, USTACK_TCP_LAST_ACK, "close");
+		else if (tcb->state == USTACK_TCP_ESTABLISHED || tcb->state == USTACK_TCP_SYN_RECEIVED)
+			us_tcp_set_state(st, tcb, USTACK_TCP_FIN_WAIT_1, "close");
+		us_tcp_output(st, tcb);
+	} else if (tcb->state == USTACK_TCP_FIN_WAIT_2) {
+		us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT, st->now + USTACK_MSEC(st->cfg.fin_timeout_ms));
+	}
+}
+
+int us_tcp_poll(struct ustack *st, struct us_tcb *tcb)
+{
+	int mask = 0;
+	if (tcb->state == USTACK_TCP_LISTEN)
+		return tcb->lq->nacc ? POLLIN : 0;
+	if (tcb->so_error)
+		mask |= POLLERR;
+	if (tcb->state == USTACK_TCP_CLOSED || (tcb->fin_queued && tcb->fin_rcvd))
+		mask |= POLLHUP;
+	if (tcb->fin_rcvd || tcb->rd_shut)
+		mask |= POLLIN | POLLRDHUP;
+	if (tcb->rcvq.len)
+		mask |= POLLIN;
+	if (tcb->state != USTACK_TCP_SYN_SENT && tcb->state != USTACK_TCP_SYN_RECEIVED) {
+		if (tcb->fin_queued || tcb->sndq.len < tcb->sndbuf)
+			mask |= POLLOUT;
+	}
+	return mask;
+}

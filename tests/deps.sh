@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs what `make check` needs on Debian when it is missing: Criterion
+# for the unit tests, and clang (with its sanitizer runtime) when CC is
+# clang. As root it uses apt-get; otherwise it says what to install.
+set -eu
+need=""
+[ -f /usr/include/criterion/criterion.h ] || need="$need libcriterion-dev"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+case "${CC:-cc}" in
+*clang*) command -v "${CC}" >/dev/null 2>&1 || need="$need clang libclang-rt-dev" ;;
+esac
+[ -n "$need" ] || exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "make check needs:$need (run as root to install them, or: apt-get install$need)" >&2
+	exit 1
+fi
+echo "installing:$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq $need >/dev/null
