@@ -15,7 +15,8 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 CCNAME := $(notdir $(firstword $(CC)))
-B := build/$(CCNAME)-$(V)
+BUILD_ROOT ?= build
+B := $(BUILD_ROOT)/$(CCNAME)-$(V)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g $(WARN) -Iinclude -Isrc -fPIC -fvisibility=hidden -MMD -MP
@@ -96,7 +97,7 @@ check-build:
 
 check: deps
 	@$(MAKE) --no-print-directory check-build
-	@sh tests/run.sh build/$(CCNAME)-release build/$(CCNAME)-asan
+	@sh tests/run.sh $(BUILD_ROOT)/$(CCNAME)-release $(BUILD_ROOT)/$(CCNAME)-asan
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/ustack $(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -114,7 +114,8 @@ size_t t_build_packet(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, 
 		seg.opt = *opt;
 	uint8_t *th = buf + US_IPV4_HDR_MIN;
 	size_t hl = us_tcp_build(th, &seg);
-	memcpy(th + hl, data, len);
+	if (len)
+		memcpy(th + hl, data, len);
 	uint64_t acc = us_csum_pseudo(src, dst, US_IP_PROTO_TCP, (uint16_t)(hl + len));
 	uint16_t c = us_csum_fold(us_csum_add(acc, th, hl + len));
 	memcpy(th + 16, &c, 2);
