@@ -82,6 +82,12 @@ struct ustack_config {
 	uint32_t tcp_wmem;      /* default SO_SNDBUF; default 16384 */
 	uint32_t msl_ms;        /* MSL; TIME_WAIT lasts 2*MSL; default 30000 */
 	uint32_t fin_timeout_ms; /* orphaned FIN_WAIT_2 lifetime; default 60000 */
+	uint32_t rto_initial_ms; /* RFC 6298 2.1; default 1000 */
+	uint32_t rto_min_ms;     /* default 200, Linux's TCP_RTO_MIN */
+	uint32_t rto_max_ms;     /* default 120000, Linux's TCP_RTO_MAX */
+	uint8_t syn_retries;     /* SYN retransmissions before -ETIMEDOUT; default 6 */
+	uint8_t synack_retries;  /* SYN,ACK retransmissions; default 5 */
+	uint8_t retries2;        /* data retransmissions before -ETIMEDOUT; default 15 */
 	uint16_t ephemeral_lo;  /* ephemeral port range; default 32768 */
 	uint16_t ephemeral_hi;  /* default 60999 */
 };
@@ -102,6 +108,9 @@ struct ustack_config {
 	X(TCP_ATTEMPT_FAILS, "tcp.attempt_fails")                              \
 	X(TCP_ESTAB_RESETS, "tcp.estab_resets")                                \
 	X(TCP_CHALLENGE_ACKS, "tcp.challenge_acks")                            \
+	X(TCP_RETRANS_SEGS, "tcp.retrans_segs")                                \
+	X(TCP_TIMEOUTS, "tcp.timeouts")                                        \
+	X(TCP_TIMEOUT_ABORTS, "tcp.timeout_aborts")                            \
 	X(TCP_TIMEWAIT_EXPIRED, "tcp.timewait.expired")                        \
 	X(TCP_TIMEWAIT_RECYCLED, "tcp.timewait.recycled")                      \
 	X(DROP_IP_TRUNCATED, "drop.ip.truncated")                              \
@@ -181,7 +190,9 @@ USTACK_API int ustack_input(struct ustack *st, ustack_time_t now, const void *pk
 
 /* Runs every timer due at `now` and returns the next deadline
  * (USTACK_TIME_NEVER if none). Time never goes backwards: an earlier `now`
- * than one seen before is taken as the later one. */
+ * than one seen before is taken as the later one. A deadline may be early
+ * (timers are re-armed lazily, so a stopped one can still wake the caller
+ * once, to no effect) but never late. */
 USTACK_API ustack_time_t ustack_poll(struct ustack *st, ustack_time_t now);
 
 /* The deadline ustack_poll would return, without running anything. */

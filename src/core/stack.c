@@ -68,6 +68,12 @@ static void fill_defaults(struct ustack_config *c)
 	DEF(tcp_wmem, 16384);
 	DEF(msl_ms, 30000);
 	DEF(fin_timeout_ms, 60000);
+	DEF(rto_initial_ms, 1000);
+	DEF(rto_min_ms, 200);
+	DEF(rto_max_ms, 120000);
+	DEF(syn_retries, 6);
+	DEF(synack_retries, 5);
+	DEF(retries2, 15);
 	DEF(ephemeral_lo, 32768);
 	DEF(ephemeral_hi, 60999);
 #undef DEF

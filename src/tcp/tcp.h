@@ -115,6 +115,13 @@ struct us_tcb {
 	uint32_t rcv_adv; /* right edge of the window we last advertised */
 	struct us_ring rcvq;
 
+	/* Retransmission timing (RFC 6298), in microseconds. */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;          /* the segment being timed ends after this */
+	ustack_time_t rtt_start;   /* when it was sent */
+	bool rtt_active;           /* a measurement is under way */
+	uint8_t retries;           /* consecutive timeouts */
+
 	/* Timers: one deadline each; the heap holds the earliest (tcp_timer.c). */
 	ustack_time_t tm[US_TM__COUNT];
 	ustack_time_t heap_at;
@@ -180,6 +187,7 @@ struct us_tcp_out {
 void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tcp_out *o,
 		 const struct iovec *payload, int npayload, const struct us_tcb *tcb);
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb);
+bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
@@ -193,6 +201,9 @@ void us_tcb_timer_stop(struct us_tcb *tcb, enum us_timer which);
 void us_tcb_timer_forget(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_timers_run(struct ustack *st);
 ustack_time_t us_tcp_next_deadline(const struct ustack *st);
+void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);
+void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack);
 
 /* tcp_timewait.c */
 void us_tw_enter(struct ustack *st, struct us_tcb *tcb, ustack_time_t deadline);

@@ -108,6 +108,7 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	tcb->heap_idx = US_HEAP_NONE;
 	for (int i = 0; i < US_TM__COUNT; i++)
 		tcb->tm[i] = USTACK_TIME_NEVER;
+	us_tcp_rto_init(st, tcb);
 	return tcb;
 }
 

@@ -172,6 +172,7 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 	if (ack) {
 		tcb->snd_una = h->ack;
 		tcb->snd_wl2 = h->ack;
+		us_tcp_acked(st, tcb, h->ack);
 		us_tcp_established(st, tcb, "rcv SYN,ACK");
 		tcb->ack_now = true;
 		us_tcp_output(st, tcb);
@@ -380,6 +381,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			}
 		}
 		tcb->snd_una = h->ack;
+		us_tcp_acked(st, tcb, h->ack);
 	}
 	if (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, h->ack))) {
 		tcb->snd_wnd = (uint32_t)h->window << tcb->snd_wscale;

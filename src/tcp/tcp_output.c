@@ -156,11 +156,12 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 		o.opt.wscale = tcb->rcv_wscale;
 	}
 	o.win = us_tcp_rcv_window(tcb, true);
-	if (tcb->snd_nxt == tcb->iss)
-		tcb->snd_nxt = tcb->iss + 1;
-	if (SEQ_GT(tcb->snd_nxt, tcb->snd_max))
-		tcb->snd_max = tcb->snd_nxt;
+	tcb->ack_now = false;
+	bool again = SEQ_GT(tcb->snd_max, tcb->iss);
+	tcb->snd_nxt = tcb->iss + 1;
+	tcb->snd_max = tcb->iss + 1;
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
+	us_tcp_sent(st, tcb, tcb->iss, 1, again);
 }
 
 /* RFC 9293 3.10.7.1: the answer to a segment no connection wants. */
@@ -197,41 +198,61 @@ static bool can_send_data(uint8_t state)
 	}
 }
 
-void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
+/*
+ * Sends the segment that starts at SND.NXT, if there is one to send: data
+ * within the peer's window, cut to the MSS, with the FIN on the segment that
+ * carries the last byte. `probe` lets a retransmission send one byte into a
+ * closed window (RFC 9293 3.8.6.1). Returns whether a segment went out.
+ */
+static bool output_segment(struct ustack *st, struct us_tcb *tcb, bool probe)
 {
 	if (!can_send_data(tcb->state))
-		return;
-	for (;;) {
-		uint32_t sent = tcb->snd_nxt - tcb->sndq_seq; /* data bytes already sent */
-		uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
-		bool fin_out = tcb->fin_queued && SEQ_GT(tcb->snd_nxt, fin_seq);
-		if (fin_out)
-			return;
-		uint32_t unsent = tcb->sndq.len - sent;
-		uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
-		uint32_t usable = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
-		uint32_t n = unsent;
-		if (n > usable)
-			n = usable;
-		if (n > tcb->snd_mss)
-			n = tcb->snd_mss;
-		/* The FIN rides on the segment that carries the last byte, and
-		 * like a byte it needs room in the window. */
-		bool fin = tcb->fin_queued && n == unsent && n < usable;
-		if (n == 0 && !fin)
-			return;
-		struct us_tcp_out o;
-		uint8_t flags = USTACK_TCP_ACK;
-		if (n && n == unsent)
-			flags |= USTACK_TCP_PSH;
-		if (fin)
-			flags |= USTACK_TCP_FIN;
-		fill_out(tcb, &o, tcb->snd_nxt, flags);
-		struct iovec iov[2];
-		int niov = n ? us_ring_iov(&tcb->sndq, sent, n, iov) : 0;
-		us_tcp_emit(st, &tcb->n.t, &o, iov, niov, tcb);
-		tcb->snd_nxt += n + fin;
-		if (SEQ_GT(tcb->snd_nxt, tcb->snd_max))
-			tcb->snd_max = tcb->snd_nxt;
-	}
+		return false;
+	uint32_t sent = tcb->snd_nxt - tcb->sndq_seq; /* data bytes before SND.NXT */
+	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
+	if (tcb->fin_queued && SEQ_GT(tcb->snd_nxt, fin_seq))
+		return false; /* everything, FIN included, is out */
+	uint32_t unsent = tcb->sndq.len - sent;
+	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
+	uint32_t usable = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
+	if (probe && usable == 0)
+		usable = 1;
+	uint32_t n = unsent;
+	if (n > usable)
+		n = usable;
+	if (n > tcb->snd_mss)
+		n = tcb->snd_mss;
+	/* The FIN rides on the segment that carries the last byte, and like a
+	 * byte it needs room in the window. */
+	bool fin = tcb->fin_queued && n == unsent && (n < usable || (probe && n == 0));
+	if (n == 0 && !fin)
+		return false;
+	struct us_tcp_out o;
+	uint8_t flags = USTACK_TCP_ACK;
+	if (n && n == unsent)
+		flags |= USTACK_TCP_PSH;
+	if (fin)
+		flags |= USTACK_TCP_FIN;
+	uint32_t seq = tcb->snd_nxt;
+	fill_out(tcb, &o, seq, flags);
+	struct iovec iov[2];
+	int niov = n ? us_ring_iov(&tcb->sndq, sent, n, iov) : 0;
+	us_tcp_emit(st, &tcb->n.t, &o, iov, niov, tcb);
+	bool again = SEQ_LT(seq, tcb->snd_max);
+	tcb->snd_nxt += n + fin;
+	if (SEQ_GT(tcb->snd_nxt, tcb->snd_max))
+		tcb->snd_max = tcb->snd_nxt;
+	us_tcp_sent(st, tcb, seq, n + fin, again);
+	return true;
+}
+
+void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
+{
+	while (output_segment(st, tcb, false))
+		;
+}
+
+bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb)
+{
+	return output_segment(st, tcb, true);
 }

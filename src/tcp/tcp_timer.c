@@ -95,7 +95,7 @@ void us_tcb_timer_set(struct ustack *st, struct us_tcb *tcb, enum us_timer which
 {
 	tcb->tm[which] = at;
 	if (tcb->heap_idx == US_HEAP_NONE) {
-		heap_insert(&st->tcp, tcb, at);
+		heap_insert(&st->tcp, tcb, earliest(tcb));
 	} else if (at < tcb->heap_at) {
 		tcb->heap_at = at;
 		sift_up(&st->tcp, tcb->heap_idx);
@@ -117,9 +117,118 @@ void us_tcb_timer_forget(struct ustack *st, struct us_tcb *tcb)
 
 /* FIN_WAIT_2 of an orphan: the peer never closed (Linux's tcp_fin_timeout).
  * TIME_WAIT of a socket the user still holds: 2MSL is over. */
+static bool rto_expired(struct ustack *st, struct us_tcb *tcb);
+
 static void fin_wait_timeout(struct ustack *st, struct us_tcb *tcb)
 {
 	us_tcp_closed(st, tcb, tcb->state == USTACK_TCP_TIME_WAIT ? "2MSL timeout" : "FIN_WAIT_2 timeout");
+}
+
+/* ---- Retransmission timeout (RFC 6298) ---- */
+
+#define USEC(ms) ((uint32_t)(ms) * 1000u)
+
+void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb)
+{
+	tcb->srtt_us = tcb->rttvar_us = 0;
+	tcb->rto_us = USEC(st->cfg.rto_initial_ms); /* RFC 6298 2.1 */
+	tcb->retries = 0;
+	tcb->rtt_active = false;
+}
+
+/* RFC 6298 2.2 and 2.3, with Linux's floor: the minimum (200 ms) bounds the
+ * variance term, so RTO >= SRTT + 200 ms as in tcp_set_rto. */
+static void rtt_sample(struct ustack *st, struct us_tcb *tcb, uint32_t r)
+{
+	if (r == 0)
+		r = 1;
+	if (tcb->srtt_us == 0) {
+		tcb->srtt_us = r;
+		tcb->rttvar_us = r / 2;
+	} else {
+		uint32_t delta = tcb->srtt_us > r ? tcb->srtt_us - r : r - tcb->srtt_us;
+		tcb->rttvar_us = (3 * tcb->rttvar_us + delta) / 4;
+		tcb->srtt_us = (7 * tcb->srtt_us + r) / 8;
+	}
+	uint32_t var = 4 * tcb->rttvar_us;
+	if (var < USEC(st->cfg.rto_min_ms))
+		var = USEC(st->cfg.rto_min_ms);
+	uint64_t rto = (uint64_t)tcb->srtt_us + var;
+	if (rto > USEC(st->cfg.rto_max_ms))
+		rto = USEC(st->cfg.rto_max_ms);
+	tcb->rto_us = (uint32_t)rto;
+}
+
+static void rto_arm(struct ustack *st, struct us_tcb *tcb)
+{
+	us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(tcb->rto_us));
+}
+
+void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit)
+{
+	if (len == 0)
+		return;
+	if (retransmit) {
+		/* Karn's algorithm: an ACK after a retransmission cannot say
+		 * which copy it answers, so no sample is taken from it. */
+		us_count(st, USTACK_STAT_TCP_RETRANS_SEGS);
+		tcb->rtt_active = false;
+	} else if (!tcb->rtt_active) {
+		tcb->rtt_active = true;
+		tcb->rtt_seq = seq;
+		tcb->rtt_start = st->now;
+	}
+	if (tcb->tm[US_TM_RTO] == USTACK_TIME_NEVER)
+		rto_arm(st, tcb); /* RFC 6298 5.1 */
+}
+
+void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack)
+{
+	bool handshake = tcb->state == USTACK_TCP_SYN_SENT || tcb->state == USTACK_TCP_SYN_RECEIVED;
+	if (tcb->rtt_active && SEQ_GT(ack, tcb->rtt_seq)) {
+		rtt_sample(st, tcb, (uint32_t)((st->now - tcb->rtt_start) / 1000u));
+		tcb->rtt_active = false;
+	} else if (handshake && tcb->retries && tcb->srtt_us == 0) {
+		/* RFC 6298 5.7: the SYN was retransmitted and gave no sample. */
+		tcb->rto_us = USEC(3000);
+	}
+	tcb->retries = 0;
+	if (tcb->snd_una == tcb->snd_max)
+		us_tcb_timer_stop(tcb, US_TM_RTO); /* RFC 6298 5.2 */
+	else
+		rto_arm(st, tcb); /* 5.3 */
+}
+
+/* RFC 6298 5.4 to 5.6. Returns false if the connection was given up. */
+static bool rto_expired(struct ustack *st, struct us_tcb *tcb)
+{
+	if (tcb->snd_una == tcb->snd_max)
+		return true; /* nothing outstanding: a stale deadline */
+	uint8_t limit = tcb->state == USTACK_TCP_SYN_SENT	? st->cfg.syn_retries
+			: tcb->state == USTACK_TCP_SYN_RECEIVED ? st->cfg.synack_retries
+								: st->cfg.retries2;
+	if (tcb->retries >= limit) {
+		us_count(st, USTACK_STAT_TCP_TIMEOUT_ABORTS);
+		if (tcb->state == USTACK_TCP_SYN_SENT)
+			us_count(st, USTACK_STAT_TCP_ATTEMPT_FAILS);
+		us_tcp_drop(st, tcb, ETIMEDOUT, "retransmission timeout");
+		return false;
+	}
+	tcb->retries++;
+	us_count(st, USTACK_STAT_TCP_TIMEOUTS);
+	uint64_t rto = (uint64_t)tcb->rto_us * 2; /* 5.5: back off */
+	tcb->rto_us = rto > USEC(st->cfg.rto_max_ms) ? USEC(st->cfg.rto_max_ms) : (uint32_t)rto;
+	tcb->rtt_active = false;
+	if (tcb->state == USTACK_TCP_SYN_SENT || tcb->state == USTACK_TCP_SYN_RECEIVED) {
+		us_tcp_send_syn(st, tcb);
+	} else {
+		/* 5.4: the earliest unacknowledged segment; the rest follow
+		 * as ACKs come back (go-back-N until SACK recovery). */
+		tcb->snd_nxt = tcb->snd_una;
+		us_tcp_output_one(st, tcb);
+	}
+	rto_arm(st, tcb); /* 5.6 */
+	return true;
 }
 
 void us_tcp_timers_run(struct ustack *st)
@@ -133,10 +242,13 @@ void us_tcp_timers_run(struct ustack *st)
 			fin_wait_timeout(st, tcb);
 			continue; /* the block may be gone */
 		}
-		if (tcb->tm[US_TM_RTO] <= st->now)
-			tcb->tm[US_TM_RTO] = USTACK_TIME_NEVER; /* retransmission arrives with issue 3 */
+		if (tcb->tm[US_TM_RTO] <= st->now) {
+			tcb->tm[US_TM_RTO] = USTACK_TIME_NEVER;
+			if (!rto_expired(st, tcb))
+				continue; /* the connection was given up */
+		}
 		ustack_time_t next = earliest(tcb);
-		if (next != USTACK_TIME_NEVER)
+		if (next != USTACK_TIME_NEVER && tcb->heap_idx == US_HEAP_NONE)
 			heap_insert(tl, tcb, next);
 	}
 	us_tw_expire(st);

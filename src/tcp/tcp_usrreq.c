@@ -158,6 +158,7 @@ int us_tcp_connect(struct ustack *st, struct us_tcb *tcb, uint32_t raddr, uint16
 	tcb->iss = us_tcp_isn(st, &tcb->n.t);
 	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;
 	tcb->sndq_seq = tcb->iss + 1;
+	us_tcp_rto_init(st, tcb);
 	us_count(st, USTACK_STAT_TCP_ACTIVE_OPENS);
 	us_tcp_set_state(st, tcb, USTACK_TCP_SYN_SENT, "connect");
 	us_tcp_send_syn(st, tcb);
