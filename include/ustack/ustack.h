@@ -108,9 +108,16 @@ struct ustack_config {
 	X(TCP_ATTEMPT_FAILS, "tcp.attempt_fails")                              \
 	X(TCP_ESTAB_RESETS, "tcp.estab_resets")                                \
 	X(TCP_CHALLENGE_ACKS, "tcp.challenge_acks")                            \
+	X(TCP_ACK_SKIPPED, "tcp.ack_skipped_ratelimit")                        \
 	X(TCP_RETRANS_SEGS, "tcp.retrans_segs")                                \
 	X(TCP_TIMEOUTS, "tcp.timeouts")                                        \
 	X(TCP_TIMEOUT_ABORTS, "tcp.timeout_aborts")                            \
+	X(TCP_FAST_RETRANS, "tcp.fast_retrans")                                \
+	X(TCP_PARTIAL_ACKS, "tcp.partial_acks")                                \
+	X(TCP_OFO_QUEUED, "tcp.ofo_queued")                                    \
+	X(TCP_DELAYED_ACKS, "tcp.delayed_acks")                                \
+	X(TCP_PERSIST_PROBES, "tcp.persist_probes")                            \
+	X(TCP_KEEPALIVE_PROBES, "tcp.keepalive_probes")                        \
 	X(TCP_TIMEWAIT_EXPIRED, "tcp.timewait.expired")                        \
 	X(TCP_TIMEWAIT_RECYCLED, "tcp.timewait.recycled")                      \
 	X(DROP_IP_TRUNCATED, "drop.ip.truncated")                              \
@@ -145,7 +152,7 @@ struct ustack_config {
 	X(DROP_TCP_ACK_UNSENT, "drop.tcp.ack_unsent")                          \
 	X(DROP_TCP_ACK_TOO_OLD, "drop.tcp.ack_too_old")                        \
 	X(DROP_TCP_SYNRECV_BAD_ACK, "drop.tcp.syn_recv_bad_ack")               \
-	X(DROP_TCP_OUT_OF_ORDER, "drop.tcp.out_of_order")                      \
+	X(DROP_TCP_OFO_FULL, "drop.tcp.ofo_full")                      \
 	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
 	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
 	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \

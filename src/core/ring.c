@@ -7,15 +7,24 @@
 #include "core/ring.h"
 #include "core/stack.h"
 
-int us_ring_grow(struct ustack *st, struct us_ring *r, uint32_t cap)
+#define RING_MIN 4096u
+
+int us_ring_reserve(struct ustack *st, struct us_ring *r, uint32_t need, uint32_t max, uint32_t keep)
 {
-	if (cap <= r->cap)
+	if (need <= r->cap)
 		return 0;
+	if (need > max)
+		return -ENOBUFS;
+	uint32_t cap = r->cap ? r->cap : RING_MIN;
+	while (cap < need)
+		cap = cap > max / 2 ? max : cap * 2;
+	if (cap > max)
+		cap = max;
 	uint8_t *nb = us_realloc(st, NULL, 0, cap);
 	if (!nb)
 		return -ENOMEM;
-	if (r->len)
-		us_ring_peek(r, 0, nb, r->len);
+	if (keep)
+		us_ring_peek(r, 0, nb, keep);
 	us_free(st, r->buf, r->cap);
 	r->buf = nb;
 	r->cap = cap;

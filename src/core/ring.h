@@ -19,13 +19,20 @@ struct us_ring {
 	uint32_t len;  /* bytes held */
 };
 
-/* Copies n bytes in at the tail; the caller has checked the room. */
+/* Copies n bytes to `off` bytes past the head without counting them in:
+ * how out-of-order data waits in place for the gap before it to fill. */
+static inline void us_ring_write_at(struct us_ring *r, uint32_t off, const void *src, uint32_t n)
+{
+	uint32_t pos = (r->head + off) % r->cap;
+	uint32_t first = r->cap - pos < n ? r->cap - pos : n;
+	memcpy(r->buf + pos, src, first);
+	memcpy(r->buf, (const uint8_t *)src + first, n - first);
+}
+
+/* Copies n bytes in at the tail; the caller has made the room. */
 static inline void us_ring_write(struct us_ring *r, const void *src, uint32_t n)
 {
-	uint32_t tail = (r->head + r->len) % r->cap;
-	uint32_t first = r->cap - tail < n ? r->cap - tail : n;
-	memcpy(r->buf + tail, src, first);
-	memcpy(r->buf, (const uint8_t *)src + first, n - first);
+	us_ring_write_at(r, r->len, src, n);
 	r->len += n;
 }
 
@@ -56,8 +63,10 @@ static inline int us_ring_iov(const struct us_ring *r, uint32_t off, uint32_t n,
 }
 
 struct ustack;
-/* Makes the ring hold at least cap bytes, keeping its contents. */
-int us_ring_grow(struct ustack *st, struct us_ring *r, uint32_t cap);
+/* Makes room for `need` bytes from the head, growing by doubling from 4 KiB
+ * but never past `max`, and keeps the first `keep` bytes (which may reach
+ * past len, for data waiting out of order). */
+int us_ring_reserve(struct ustack *st, struct us_ring *r, uint32_t need, uint32_t max, uint32_t keep);
 /* Gives the storage back; the ring must be empty. */
 void us_ring_release(struct ustack *st, struct us_ring *r);
 
@@ -65,8 +74,6 @@ static inline void us_ring_consume(struct us_ring *r, uint32_t n)
 {
 	r->head = (r->head + n) % r->cap;
 	r->len -= n;
-	if (r->len == 0)
-		r->head = 0;
 }
 
 #endif

@@ -24,6 +24,7 @@
 
 struct ustack;
 struct us_tcp;
+struct us_cc_ops;
 
 /* Sequence-number comparison modulo 2^32 (RFC 9293 3.4). */
 #define SEQ_LT(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
@@ -69,9 +70,37 @@ struct us_port_ref {
 };
 
 enum us_timer {
-	US_TM_RTO,      /* retransmission; used from the reliable-delivery work on */
-	US_TM_FIN_WAIT, /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
+	US_TM_RTO,       /* retransmission (RFC 6298) */
+	US_TM_PERSIST,   /* zero-window probe (RFC 9293 3.8.6.1) */
+	US_TM_DELACK,    /* delayed ACK (RFC 1122 4.2.3.2) */
+	US_TM_KEEPALIVE, /* RFC 1122 4.2.3.6 */
+	US_TM_FIN_WAIT,  /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
 	US_TM__COUNT
+};
+
+/* Where loss recovery stands (Linux's ca_state, reduced to what NewReno
+ * needs). */
+enum us_ca_state { US_CA_OPEN, US_CA_RECOVERY, US_CA_LOSS };
+
+/* Private state of the congestion-control algorithms (tcp_cc_*.c). */
+struct us_cubic {
+	double w_max;      /* window before the last reduction, in segments */
+	double k;          /* seconds from the epoch to reach w_max again */
+	double origin;     /* the plateau: w_max, or cwnd if that is larger */
+	double w_est;      /* the Reno-friendly estimate (RFC 9438 4.3) */
+	double acc;        /* fractional bytes of growth not yet added */
+	ustack_time_t epoch; /* start of the current growth period; 0 = none */
+};
+
+/* Out-of-order data waiting in the receive ring (tcp_reass.c). */
+#define US_REASS_MAX 16
+struct us_reass {
+	uint8_t n;
+	bool fin;         /* a FIN arrived out of order, at fin_seq */
+	uint32_t fin_seq;
+	struct {
+		uint32_t start, end;
+	} blk[US_REASS_MAX];
 };
 
 struct us_listen {
@@ -97,6 +126,8 @@ struct us_tcb {
 	bool connect_done : 1; /* a completed connect() not yet reported */
 	bool in_accq : 1;      /* waiting in its listener's accept queue */
 	bool ack_now : 1;      /* an ACK is owed; any segment sent pays it */
+	bool ack_delayed : 1;  /* an ACK is owed within the delayed-ACK time */
+	bool keepalive : 1;
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
 	uint16_t linger_sec;
@@ -114,6 +145,7 @@ struct us_tcb {
 	uint32_t irs, rcv_nxt;
 	uint32_t rcv_adv; /* right edge of the window we last advertised */
 	struct us_ring rcvq;
+	struct us_reass *rq; /* allocated while data waits out of order */
 
 	/* Retransmission timing (RFC 6298), in microseconds. */
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -121,6 +153,32 @@ struct us_tcb {
 	ustack_time_t rtt_start;   /* when it was sent */
 	bool rtt_active;           /* a measurement is under way */
 	uint8_t retries;           /* consecutive timeouts */
+
+	/* Congestion control (RFC 5681, RFC 6582; tcp_recovery.c, tcp_cc_*.c). */
+	const struct us_cc_ops *cc;
+	uint32_t cwnd, ssthresh;
+	uint32_t recover;       /* RFC 6582: one past the highest sequence sent when recovery began */
+	uint32_t ca_acc;        /* bytes acknowledged toward the next cwnd increase */
+	uint8_t ca_state;       /* enum us_ca_state */
+	uint8_t dupacks;
+	uint8_t probes;         /* zero-window or keepalive probes unanswered */
+	uint8_t backoff;        /* zero-window probe interval: RTO << backoff */
+	uint8_t quickacks;      /* ACKs still to send at once (Linux's quickack) */
+	uint32_t rcv_unacked;   /* bytes received since the last ACK we sent */
+	uint32_t snd_sml;       /* end of the last small segment sent (Nagle, Minshall) */
+	ustack_time_t last_send, last_rcv;
+	ustack_time_t last_oow_ack; /* last ACK to an unacceptable segment */
+	union {
+		struct us_cubic cubic;
+	} ca;
+
+	/* Keepalive settings (seconds), Linux's defaults 7200, 75, 9. */
+	uint32_t ka_idle, ka_intvl;
+	uint8_t ka_cnt;
+
+	/* Statistics for TCP_INFO. */
+	uint64_t bytes_sent, bytes_acked, bytes_received;
+	uint32_t total_retrans;
 
 	/* Timers: one deadline each; the heap holds the earliest (tcp_timer.c). */
 	ustack_time_t tm[US_TM__COUNT];
@@ -177,6 +235,17 @@ uint32_t us_tcp_isn(struct ustack *st, const struct us_tuple *t);
 /* tcp_input.c */
 void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8_t *seg, size_t len);
 
+/* tcp_recovery.c */
+void us_tcp_cc_init(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before);
+void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
+uint32_t us_tcp_flight(const struct us_tcb *tcb);
+
+/* tcp_reass.c */
+int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);
+bool us_reass_pending(const struct us_tcb *tcb);
+void us_reass_free(struct ustack *st, struct us_tcb *tcb);
+
 /* tcp_output.c */
 struct us_tcp_out {
 	uint32_t seq, ack;
@@ -188,6 +257,9 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 		 const struct iovec *payload, int npayload, const struct us_tcb *tcb);
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb);
 bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_retransmit_head(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_send_probe(struct ustack *st, struct us_tcb *tcb);
+bool us_tcp_persist_expired(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);

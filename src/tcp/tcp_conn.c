@@ -109,6 +109,9 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	for (int i = 0; i < US_TM__COUNT; i++)
 		tcb->tm[i] = USTACK_TIME_NEVER;
 	us_tcp_rto_init(st, tcb);
+	tcb->ka_idle = 7200; /* Linux's tcp_keepalive_time, _intvl, _probes */
+	tcb->ka_intvl = 75;
+	tcb->ka_cnt = 9;
 	return tcb;
 }
 
@@ -120,6 +123,7 @@ void us_tcb_free(struct ustack *st, struct us_tcb *tcb)
 	us_port_release(st, &tcb->port);
 	us_free(st, tcb->sndq.buf, tcb->sndq.cap);
 	us_free(st, tcb->rcvq.buf, tcb->rcvq.cap);
+	us_reass_free(st, tcb);
 	us_free(st, tcb->lq, sizeof(*tcb->lq));
 	us_free(st, tcb, sizeof(*tcb));
 	st->tcp.nconns--;

@@ -18,6 +18,8 @@
 #define US_MIN_SND_MSS 48
 /* RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
 #define US_DEFAULT_MSS 536
+/* Linux's TCP_DELACK_MIN. */
+#define US_DELACK_MS 40
 
 static void trace_seg_in(struct ustack *st, const struct us_tcp *seg, const struct us_tcb *tcb)
 {
@@ -187,6 +189,26 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 
 /* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
 
+/*
+ * Linux's tcp_invalid_ratelimit: answer an unacceptable segment with at
+ * most one ACK per 500 ms when it carries nothing, since two stacks that
+ * each find the other's ACKs unacceptable would otherwise trade them
+ * forever. Segments with data are always answered: they are not ACK loops.
+ */
+#define US_OOW_RATELIMIT_MS 500
+
+static bool oow_rate_limited(struct ustack *st, struct us_tcb *tcb, uint32_t seglen)
+{
+	if (seglen)
+		return false;
+	if (tcb->last_oow_ack && st->now - tcb->last_oow_ack < USTACK_MSEC(US_OOW_RATELIMIT_MS)) {
+		us_count(st, USTACK_STAT_TCP_ACK_SKIPPED);
+		return true;
+	}
+	tcb->last_oow_ack = st->now;
+	return false;
+}
+
 /* RFC 9293 3.10.7.4, first: the four cases of segment acceptability. */
 static bool acceptable(uint32_t seq, uint32_t seglen, uint32_t rcv_nxt, uint32_t wnd)
 {
@@ -210,18 +232,96 @@ static void enter_time_wait(struct ustack *st, struct us_tcb *tcb, const char *c
 		us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT, deadline);
 }
 
-/* Takes in-order payload into the receive buffer; returns bytes taken. */
-static uint32_t take_data(struct ustack *st, struct us_tcb *tcb, const uint8_t *data, uint32_t len)
+/*
+ * RFC 1122 4.2.3.2 and RFC 5681 4.2, as Linux does them: ACK at once while
+ * a connection starts (quickack, up to 16 segments), for out-of-order data
+ * and for data that fills a gap; otherwise ACK every second full-sized
+ * segment, or after 40 ms.
+ */
+static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
 {
-	struct us_ring *r = &tcb->rcvq;
-	if (r->cap < tcb->rcvbuf && us_ring_grow(st, r, tcb->rcvbuf))
-		return 0;
-	uint32_t room = r->cap - r->len;
-	if (len > room)
-		len = room;
-	us_ring_write(r, data, len);
-	tcb->rcv_nxt += len;
-	return len;
+	tcb->rcv_unacked += len;
+	if (tcb->quickacks) {
+		tcb->quickacks--;
+		tcb->ack_now = true;
+	} else if (tcb->rcv_unacked >= 2u * tcb->rcv_mss) {
+		tcb->ack_now = true;
+	} else if (!tcb->ack_delayed) {
+		tcb->ack_delayed = true;
+		us_tcb_timer_set(st, tcb, US_TM_DELACK, st->now + USTACK_MSEC(US_DELACK_MS));
+	}
+}
+
+/* The text step: data into the receive ring, in order or waiting for a
+ * gap. Returns false if the connection went away. */
+static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp *seg, uint32_t seq,
+		      const uint8_t *data, uint32_t *plen, bool *fin)
+{
+	if (*plen == 0)
+		return true;
+	uint32_t before = tcb->rcv_nxt;
+	bool gap = us_reass_pending(tcb);
+	int moved = us_reass_take(st, tcb, seq, data, *plen);
+	if (moved < 0) {
+		drop(st, USTACK_STAT_DROP_TCP_OFO_FULL, seg, tcb);
+		tcb->ack_now = true;
+		*fin = false;
+		*plen = 0;
+		return true;
+	}
+	tcb->bytes_received += (uint32_t)moved;
+	if (seq != before) {
+		/* RFC 5681 4.2: out of order, ACK at once so the sender sees
+		 * the gap; a FIN after it waits with the data. */
+		us_count(st, USTACK_STAT_TCP_OFO_QUEUED);
+		tcb->ack_now = true;
+		if (*fin && tcb->rq) {
+			tcb->rq->fin = true;
+			tcb->rq->fin_seq = seq + *plen;
+		}
+		*fin = false;
+		return true;
+	}
+	if (gap)
+		tcb->ack_now = true; /* RFC 5681 4.2: a gap filled */
+	else
+		ack_data(st, tcb, (uint32_t)moved);
+	/* The FIN counts only if all the data before it was kept. */
+	if (SEQ_LT(tcb->rcv_nxt, seq + *plen))
+		*fin = false;
+	return true;
+}
+
+/* RFC 9293 3.10.7.4, eighth: the peer's FIN is in sequence. Returns false
+ * if the block went away (to TIME_WAIT). */
+static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!tcb->fin_rcvd) {
+		tcb->rcv_nxt++;
+		tcb->fin_rcvd = true;
+	}
+	tcb->ack_now = true;
+	switch (tcb->state) {
+	case USTACK_TCP_SYN_RECEIVED:
+	case USTACK_TCP_ESTABLISHED:
+		us_tcp_set_state(st, tcb, USTACK_TCP_CLOSE_WAIT, "rcv FIN");
+		return true;
+	case USTACK_TCP_FIN_WAIT_1:
+		us_tcp_set_state(st, tcb, USTACK_TCP_CLOSING, "rcv FIN");
+		return true;
+	case USTACK_TCP_FIN_WAIT_2:
+		us_tcp_send_ack(st, tcb);
+		us_tcb_timer_stop(tcb, US_TM_FIN_WAIT);
+		enter_time_wait(st, tcb, "rcv FIN");
+		return false;
+	case USTACK_TCP_TIME_WAIT:
+		/* RFC 9293 3.10.7.4: acknowledge it and restart 2MSL. */
+		us_tcp_send_ack(st, tcb);
+		us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT, st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms));
+		return false;
+	default:
+		return true;
+	}
 }
 
 static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_tcp *seg)
@@ -247,6 +347,17 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		}
 	}
 
+	if (tcb->state == USTACK_TCP_TIME_WAIT && !rst) {
+		/* A socket still open in TIME_WAIT answers as the compact
+		 * record does (tcp_timewait.c): ACK, and a FIN restarts 2MSL. */
+		us_tcp_send_ack(st, tcb);
+		if (fin)
+			us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT,
+					 st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms));
+		drop(st, USTACK_STAT_DROP_TCP_TIMEWAIT, seg, tcb);
+		return;
+	}
+
 	/* First: is the segment in the window? */
 	uint32_t wnd = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
 	uint32_t seglen = plen + syn + fin;
@@ -258,7 +369,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			plen = 0;
 			fin = false;
 		} else {
-			if (!rst)
+			if (!rst && !oow_rate_limited(st, tcb, seglen))
 				us_tcp_send_ack(st, tcb);
 			drop(st, USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg, tcb);
 			return;
@@ -335,6 +446,8 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		drop(st, USTACK_STAT_DROP_TCP_NO_ACK, seg, tcb);
 		return;
 	}
+	tcb->last_rcv = st->now;
+	tcb->probes = 0; /* the peer is there: probes so far are answered */
 	if (tcb->state == USTACK_TCP_SYN_RECEIVED) {
 		if (!(SEQ_LT(tcb->snd_una, h->ack) && SEQ_LEQ(h->ack, tcb->snd_max))) {
 			drop(st, USTACK_STAT_DROP_TCP_SYNRECV_BAD_ACK, seg, tcb);
@@ -368,7 +481,14 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		drop(st, USTACK_STAT_DROP_TCP_ACK_TOO_OLD, seg, tcb);
 		return;
 	}
+	uint32_t peer_wnd = (uint32_t)h->window << tcb->snd_wscale;
+	/* RFC 5681 2: a duplicate ACK acknowledges nothing new, carries no
+	 * data, SYN or FIN, repeats the window, while data is outstanding. */
+	bool dup = h->ack == tcb->snd_una && plen == 0 && !fin && peer_wnd == tcb->snd_wnd &&
+		   tcb->snd_una != tcb->snd_max;
+	uint32_t acked = 0, flight_before = us_tcp_flight(tcb);
 	if (SEQ_GT(h->ack, tcb->snd_una)) {
+		acked = h->ack - tcb->snd_una;
 		if (SEQ_GT(h->ack, tcb->sndq_seq)) {
 			uint32_t n = h->ack - tcb->sndq_seq;
 			if (n > tcb->sndq.len)
@@ -376,20 +496,26 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			if (n) {
 				us_ring_consume(&tcb->sndq, n);
 				tcb->sndq_seq += n;
+				tcb->bytes_acked += n;
 				if (tcb->sndq.len == 0)
 					us_ring_release(st, &tcb->sndq);
 			}
 		}
 		tcb->snd_una = h->ack;
+		if (SEQ_LT(tcb->snd_nxt, tcb->snd_una))
+			tcb->snd_nxt = tcb->snd_una; /* the original got through after a timeout */
 		us_tcp_acked(st, tcb, h->ack);
 	}
 	if (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, h->ack))) {
-		tcb->snd_wnd = (uint32_t)h->window << tcb->snd_wscale;
+		if (peer_wnd > tcb->snd_wnd)
+			tcb->backoff = 0; /* the window opened: probing starts over */
+		tcb->snd_wnd = peer_wnd;
 		if (tcb->snd_wnd > tcb->max_snd_wnd)
 			tcb->max_snd_wnd = tcb->snd_wnd;
 		tcb->snd_wl1 = seq;
 		tcb->snd_wl2 = h->ack;
 	}
+	us_tcp_ack_event(st, tcb, acked, dup, flight_before);
 	bool fin_acked = tcb->fin_queued && SEQ_GT(tcb->snd_una, tcb->sndq_seq + tcb->sndq.len);
 	switch (tcb->state) {
 	case USTACK_TCP_FIN_WAIT_1:
@@ -401,13 +527,17 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		}
 		break;
 	case USTACK_TCP_CLOSING:
-		if (fin_acked)
+		if (fin_acked) {
 			enter_time_wait(st, tcb, "rcv ACK of FIN");
-		return;
+			return;
+		}
+		break;
 	case USTACK_TCP_LAST_ACK:
-		if (fin_acked)
+		if (fin_acked) {
 			us_tcp_closed(st, tcb, "rcv ACK of FIN");
-		return;
+			return;
+		}
+		break;
 	default:
 		break;
 	}
@@ -416,12 +546,12 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	 * SO_OOBINLINE); the pointer is traced but not acted on. */
 
 	/* Seventh: segment text. */
-	if (plen) {
+	if (plen || fin) {
 		switch (tcb->state) {
 		case USTACK_TCP_ESTABLISHED:
 		case USTACK_TCP_FIN_WAIT_1:
 		case USTACK_TCP_FIN_WAIT_2:
-			if (tcb->fd < 0 && !tcb->in_accq) {
+			if (plen && tcb->fd < 0 && !tcb->in_accq) {
 				/* RFC 9293 3.10.4 and Linux: data for a socket the
 				 * user has closed cannot be delivered; say so. */
 				drop(st, USTACK_STAT_DROP_TCP_RCV_CLOSED, seg, tcb);
@@ -429,54 +559,26 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 				us_tcp_drop(st, tcb, ECONNRESET, "data after close");
 				return;
 			}
-			if (seq != tcb->rcv_nxt) {
-				/* RFC 9293 3.10.7.4: ACK what we expect at once, so
-				 * the sender learns of the gap. Reassembly arrives
-				 * with the reliable-delivery work. */
-				us_tcp_send_ack(st, tcb);
-				drop(st, USTACK_STAT_DROP_TCP_OUT_OF_ORDER, seg, tcb);
+			if (!take_text(st, tcb, seg, seq, data, &plen, &fin))
 				return;
-			}
-			if (take_data(st, tcb, data, plen) < plen)
-				fin = false;
-			tcb->ack_now = true;
 			break;
 		default:
 			/* CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT: the peer's FIN
 			 * came before; nothing more can be in sequence. */
+			plen = 0;
 			break;
 		}
 	}
 
 	/* Eighth: FIN, once everything before it is in. */
 	if (fin && seq + plen == tcb->rcv_nxt) {
-		if (!tcb->fin_rcvd) {
-			tcb->rcv_nxt++;
-			tcb->fin_rcvd = true;
-		}
-		tcb->ack_now = true;
-		switch (tcb->state) {
-		case USTACK_TCP_SYN_RECEIVED:
-		case USTACK_TCP_ESTABLISHED:
-			us_tcp_set_state(st, tcb, USTACK_TCP_CLOSE_WAIT, "rcv FIN");
-			break;
-		case USTACK_TCP_FIN_WAIT_1:
-			us_tcp_set_state(st, tcb, USTACK_TCP_CLOSING, "rcv FIN");
-			break;
-		case USTACK_TCP_FIN_WAIT_2:
-			us_tcp_send_ack(st, tcb);
-			us_tcb_timer_stop(tcb, US_TM_FIN_WAIT);
-			enter_time_wait(st, tcb, "rcv FIN");
+		if (!fin_arrived(st, tcb))
 			return;
-		case USTACK_TCP_TIME_WAIT:
-			/* RFC 9293 3.10.7.4: acknowledge it and restart 2MSL. */
-			us_tcp_send_ack(st, tcb);
-			us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT,
-					 st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms));
+	} else if (tcb->rq && tcb->rq->fin && tcb->rq->fin_seq == tcb->rcv_nxt) {
+		/* A FIN that came early, now that the data before it is in. */
+		tcb->rq->fin = false;
+		if (!fin_arrived(st, tcb))
 			return;
-		default:
-			break;
-		}
 	}
 
 	us_tcp_output(st, tcb);

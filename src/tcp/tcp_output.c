@@ -11,6 +11,7 @@
  * buffer and FIN on the segment after the last byte once the user has shut
  * down the write side.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "core/stack.h"
@@ -118,13 +119,22 @@ static void fill_out(struct us_tcb *tcb, struct us_tcp_out *o, uint32_t seq, uin
 	o->flags = flags;
 	o->ack = tcb->rcv_nxt;
 	o->win = us_tcp_rcv_window(tcb, false);
+	/* Every segment carries the ACK, so whatever ACK was owed is paid. */
 	tcb->ack_now = false;
+	tcb->ack_delayed = false;
+	tcb->rcv_unacked = 0;
 }
 
+/*
+ * Segments without data carry SND.MAX: after a timeout rewinds SND.NXT to
+ * resend, a lower number could fall below what the peer already has, be
+ * unacceptable there and draw an ACK that is unacceptable here, forever.
+ * Linux's SND.NXT never moves back, so it sends the same.
+ */
 void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb)
 {
 	struct us_tcp_out o;
-	fill_out(tcb, &o, tcb->snd_nxt, USTACK_TCP_ACK);
+	fill_out(tcb, &o, tcb->snd_max, USTACK_TCP_ACK);
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
 }
 
@@ -133,7 +143,7 @@ void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb)
 	struct us_tcp_out o;
 	/* Linux aborts with RST,ACK at SND.NXT so the peer can check it
 	 * against its window (RFC 9293 3.10.7.4, RFC 5961 3.2). */
-	fill_out(tcb, &o, tcb->snd_nxt, USTACK_TCP_RST | USTACK_TCP_ACK);
+	fill_out(tcb, &o, tcb->snd_max, USTACK_TCP_RST | USTACK_TCP_ACK);
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
 }
 
@@ -199,60 +209,180 @@ static bool can_send_data(uint8_t state)
 }
 
 /*
- * Sends the segment that starts at SND.NXT, if there is one to send: data
- * within the peer's window, cut to the MSS, with the FIN on the segment that
- * carries the last byte. `probe` lets a retransmission send one byte into a
- * closed window (RFC 9293 3.8.6.1). Returns whether a segment went out.
+ * Sends n data bytes from sequence number seq (and the FIN after them if
+ * fin), straight out of the send ring. seq is SND.NXT for new data, or
+ * anything from SND.UNA on for a retransmission.
  */
-static bool output_segment(struct ustack *st, struct us_tcb *tcb, bool probe)
+static void send_data(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t n, bool fin)
+{
+	uint32_t off = seq - tcb->sndq_seq;
+	uint8_t flags = USTACK_TCP_ACK;
+	if (n && off + n == tcb->sndq.len)
+		flags |= USTACK_TCP_PSH; /* the last byte we have: the end of a write */
+	if (fin)
+		flags |= USTACK_TCP_FIN;
+	struct us_tcp_out o;
+	fill_out(tcb, &o, seq, flags);
+	struct iovec iov[2];
+	int niov = n ? us_ring_iov(&tcb->sndq, off, n, iov) : 0;
+	us_tcp_emit(st, &tcb->n.t, &o, iov, niov, tcb);
+	bool again = SEQ_LT(seq, tcb->snd_max);
+	uint32_t end = seq + n + fin;
+	if (seq == tcb->snd_nxt)
+		tcb->snd_nxt = end;
+	if (SEQ_GT(end, tcb->snd_max))
+		tcb->snd_max = end;
+	if (n < tcb->snd_mss)
+		tcb->snd_sml = end;
+	tcb->last_send = st->now;
+	tcb->bytes_sent += n;
+	if (again)
+		tcb->total_retrans++;
+	us_tcp_sent(st, tcb, seq, n + fin, again);
+}
+
+/* Data bytes not yet sent, and whether the FIN still has to go. */
+static uint32_t unsent(const struct us_tcb *tcb, bool *fin_due)
+{
+	uint32_t sent = tcb->snd_nxt - tcb->sndq_seq;
+	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
+	*fin_due = tcb->fin_queued && SEQ_LEQ(tcb->snd_nxt, fin_seq);
+	return SEQ_LT(tcb->snd_nxt, fin_seq) ? tcb->sndq.len - sent : 0;
+}
+
+/*
+ * Sends the next segment at SND.NXT if the rules allow: within the peer's
+ * window and the congestion window, cut to the MSS, and not a small segment
+ * that silly-window avoidance or Nagle would hold back. `force` sends one
+ * segment whatever those rules say, into a closed window if need be (one
+ * byte, RFC 9293 3.8.6.1): after a timeout, or when a probe may carry data.
+ */
+static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 {
 	if (!can_send_data(tcb->state))
 		return false;
-	uint32_t sent = tcb->snd_nxt - tcb->sndq_seq; /* data bytes before SND.NXT */
-	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
-	if (tcb->fin_queued && SEQ_GT(tcb->snd_nxt, fin_seq))
-		return false; /* everything, FIN included, is out */
-	uint32_t unsent = tcb->sndq.len - sent;
+	bool fin_due;
+	uint32_t left = unsent(tcb, &fin_due);
+	if (!left && !fin_due)
+		return false;
 	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
-	uint32_t usable = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
-	if (probe && usable == 0)
-		usable = 1;
-	uint32_t n = unsent;
-	if (n > usable)
-		n = usable;
+	uint32_t rwnd = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
+	uint32_t flight = tcb->snd_nxt - tcb->snd_una;
+	uint32_t cwnd = tcb->cwnd > flight ? tcb->cwnd - flight : 0;
+	uint32_t usable = rwnd < cwnd ? rwnd : cwnd;
+	if (force && usable == 0)
+		usable = rwnd ? rwnd : 1;
+	uint32_t n = left < usable ? left : usable;
 	if (n > tcb->snd_mss)
 		n = tcb->snd_mss;
 	/* The FIN rides on the segment that carries the last byte, and like a
 	 * byte it needs room in the window. */
-	bool fin = tcb->fin_queued && n == unsent && (n < usable || (probe && n == 0));
+	bool fin = fin_due && n == left && (n < usable || (force && n == 0));
 	if (n == 0 && !fin)
 		return false;
-	struct us_tcp_out o;
-	uint8_t flags = USTACK_TCP_ACK;
-	if (n && n == unsent)
-		flags |= USTACK_TCP_PSH;
-	if (fin)
-		flags |= USTACK_TCP_FIN;
-	uint32_t seq = tcb->snd_nxt;
-	fill_out(tcb, &o, seq, flags);
-	struct iovec iov[2];
-	int niov = n ? us_ring_iov(&tcb->sndq, sent, n, iov) : 0;
-	us_tcp_emit(st, &tcb->n.t, &o, iov, niov, tcb);
-	bool again = SEQ_LT(seq, tcb->snd_max);
-	tcb->snd_nxt += n + fin;
-	if (SEQ_GT(tcb->snd_nxt, tcb->snd_max))
-		tcb->snd_max = tcb->snd_nxt;
-	us_tcp_sent(st, tcb, seq, n + fin, again);
+	if (!force && n < tcb->snd_mss && !fin) {
+		/* RFC 9293 3.8.6.2.1: a segment cut short by the window goes out
+		 * only if it is at least half the largest window seen. */
+		if (n < left && n < tcb->max_snd_wnd / 2)
+			return false;
+		/* RFC 896 as Linux applies it (Minshall's variant): hold a
+		 * small segment while an earlier small one is unacknowledged. */
+		if (!tcb->nodelay && SEQ_GT(tcb->snd_sml, tcb->snd_una))
+			return false;
+	}
+	if (tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max && tcb->last_send &&
+	    st->now - tcb->last_send > USTACK_USEC(tcb->rto_us)) {
+		/* RFC 5681 4.1: after an idle period longer than the RTO, start
+		 * again from the restart window. */
+		uint32_t iw = 10u * tcb->snd_mss < 14600u ? 10u * tcb->snd_mss : 14600u;
+		if (iw < 2u * tcb->snd_mss)
+			iw = 2u * tcb->snd_mss;
+		if (tcb->cwnd > iw) {
+			tcb->cwnd = iw;
+			if (n > iw)
+				n = iw;
+		}
+	}
+	send_data(st, tcb, tcb->snd_nxt, n, fin);
 	return true;
+}
+
+static uint32_t persist_interval_us(struct ustack *st, const struct us_tcb *tcb)
+{
+	uint64_t base = tcb->rto_us < st->cfg.rto_min_ms * 1000u ? st->cfg.rto_min_ms * 1000u : tcb->rto_us;
+	uint64_t t = base << (tcb->backoff < 20 ? tcb->backoff : 20);
+	uint64_t max = (uint64_t)st->cfg.rto_max_ms * 1000u;
+	return (uint32_t)(t < max ? t : max);
 }
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
-	while (output_segment(st, tcb, false))
+	while (output_next(st, tcb, false))
 		;
+	bool fin_due;
+	if (can_send_data(tcb->state) && tcb->snd_una == tcb->snd_max && (unsent(tcb, &fin_due) || fin_due) &&
+	    tcb->tm[US_TM_PERSIST] == USTACK_TIME_NEVER) {
+		/* Data waits, nothing is in flight, so no ACK will come to open
+		 * the window: only a probe can (RFC 9293 3.8.6.1). */
+		us_tcb_timer_set(st, tcb, US_TM_PERSIST, st->now + USTACK_USEC(persist_interval_us(st, tcb)));
+	}
 }
 
 bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb)
 {
-	return output_segment(st, tcb, true);
+	return output_next(st, tcb, true);
+}
+
+/* Fast retransmit and NewReno's partial ACKs: the first unacknowledged
+ * segment again, without disturbing SND.NXT. */
+void us_tcp_retransmit_head(struct ustack *st, struct us_tcb *tcb)
+{
+	uint32_t seq = tcb->snd_una;
+	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
+	uint32_t avail = SEQ_LT(seq, fin_seq) ? fin_seq - seq : 0;
+	uint32_t outstanding = tcb->snd_max - seq;
+	uint32_t n = avail < outstanding ? avail : outstanding;
+	if (n > tcb->snd_mss)
+		n = tcb->snd_mss;
+	bool fin = tcb->fin_queued && seq + n == fin_seq && SEQ_GT(tcb->snd_max, fin_seq);
+	if (n == 0 && !fin)
+		return;
+	send_data(st, tcb, seq, n, fin);
+}
+
+/*
+ * A probe that carries nothing new: an ACK at SND.UNA - 1, which the peer
+ * must find unacceptable and answer with an ACK that tells its window
+ * (Linux's zero-window and keepalive probes).
+ */
+void us_tcp_send_probe(struct ustack *st, struct us_tcb *tcb)
+{
+	struct us_tcp_out o;
+	fill_out(tcb, &o, tcb->snd_una - 1, USTACK_TCP_ACK);
+	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
+}
+
+/* The persist timer fired (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17). Returns
+ * false if the connection was given up. */
+bool us_tcp_persist_expired(struct ustack *st, struct us_tcb *tcb)
+{
+	bool fin_due;
+	if (!can_send_data(tcb->state) || tcb->snd_una != tcb->snd_max || (!unsent(tcb, &fin_due) && !fin_due))
+		return true; /* the window opened, or there is nothing to send */
+	if (tcb->probes >= st->cfg.retries2) {
+		us_count(st, USTACK_STAT_TCP_TIMEOUT_ABORTS);
+		us_tcp_drop(st, tcb, ETIMEDOUT, "zero-window probes unanswered");
+		return false;
+	}
+	us_count(st, USTACK_STAT_TCP_PERSIST_PROBES);
+	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
+	if (SEQ_GT(wnd_end, tcb->snd_nxt))
+		output_next(st, tcb, true); /* some window: send what fits */
+	else
+		us_tcp_send_probe(st, tcb);
+	tcb->probes++;
+	if (tcb->backoff < 255)
+		tcb->backoff++;
+	us_tcb_timer_set(st, tcb, US_TM_PERSIST, st->now + USTACK_USEC(persist_interval_us(st, tcb)));
+	return true;
 }

@@ -115,15 +115,6 @@ void us_tcb_timer_forget(struct ustack *st, struct us_tcb *tcb)
 		heap_remove(&st->tcp, tcb);
 }
 
-/* FIN_WAIT_2 of an orphan: the peer never closed (Linux's tcp_fin_timeout).
- * TIME_WAIT of a socket the user still holds: 2MSL is over. */
-static bool rto_expired(struct ustack *st, struct us_tcb *tcb);
-
-static void fin_wait_timeout(struct ustack *st, struct us_tcb *tcb)
-{
-	us_tcp_closed(st, tcb, tcb->state == USTACK_TCP_TIME_WAIT ? "2MSL timeout" : "FIN_WAIT_2 timeout");
-}
-
 /* ---- Retransmission timeout (RFC 6298) ---- */
 
 #define USEC(ms) ((uint32_t)(ms) * 1000u)
@@ -222,6 +213,7 @@ static bool rto_expired(struct ustack *st, struct us_tcb *tcb)
 	if (tcb->state == USTACK_TCP_SYN_SENT || tcb->state == USTACK_TCP_SYN_RECEIVED) {
 		us_tcp_send_syn(st, tcb);
 	} else {
+		us_tcp_rto_event(st, tcb);
 		/* 5.4: the earliest unacknowledged segment; the rest follow
 		 * as ACKs come back (go-back-N until SACK recovery). */
 		tcb->snd_nxt = tcb->snd_una;
@@ -231,22 +223,79 @@ static bool rto_expired(struct ustack *st, struct us_tcb *tcb)
 	return true;
 }
 
+/* ---- The other timers ---- */
+
+static bool delack_expired(struct ustack *st, struct us_tcb *tcb)
+{
+	if (tcb->ack_delayed && tcb->state != USTACK_TCP_CLOSED) {
+		us_count(st, USTACK_STAT_TCP_DELAYED_ACKS);
+		us_tcp_send_ack(st, tcb);
+	}
+	return true;
+}
+
+/* RFC 1122 4.2.3.6, with Linux's choices: probe only an idle connection
+ * (nothing in flight, nothing waiting), abort with a RST after the last
+ * probe goes unanswered. */
+static bool keepalive_expired(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!tcb->keepalive || !(tcb->state == USTACK_TCP_ESTABLISHED || tcb->state == USTACK_TCP_CLOSE_WAIT ||
+				 tcb->state == USTACK_TCP_FIN_WAIT_2))
+		return true;
+	ustack_time_t idle = USTACK_SEC(tcb->ka_idle), intvl = USTACK_SEC(tcb->ka_intvl);
+	if (tcb->snd_una != tcb->snd_max || tcb->sndq.len) {
+		us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, st->now + intvl);
+		return true;
+	}
+	if (tcb->probes == 0 && st->now - tcb->last_rcv < idle) {
+		us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, tcb->last_rcv + idle);
+		return true;
+	}
+	if (tcb->probes >= tcb->ka_cnt) {
+		us_count(st, USTACK_STAT_TCP_TIMEOUT_ABORTS);
+		us_tcp_send_rst(st, tcb);
+		us_tcp_drop(st, tcb, ETIMEDOUT, "keepalive timeout");
+		return false;
+	}
+	us_count(st, USTACK_STAT_TCP_KEEPALIVE_PROBES);
+	us_tcp_send_probe(st, tcb);
+	tcb->probes++;
+	us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, st->now + intvl);
+	return true;
+}
+
+/* FIN_WAIT_2 of an orphan: the peer never closed (Linux's tcp_fin_timeout).
+ * TIME_WAIT of a socket the user still holds: 2MSL is over. */
+static bool fin_wait_expired(struct ustack *st, struct us_tcb *tcb)
+{
+	us_tcp_closed(st, tcb, tcb->state == USTACK_TCP_TIME_WAIT ? "2MSL timeout" : "FIN_WAIT_2 timeout");
+	return false;
+}
+
+/* In enum us_timer's order. Each returns false if the block may be gone. */
+static bool (*const handlers[US_TM__COUNT])(struct ustack *, struct us_tcb *) = {
+	[US_TM_RTO] = rto_expired,
+	[US_TM_PERSIST] = us_tcp_persist_expired,
+	[US_TM_DELACK] = delack_expired,
+	[US_TM_KEEPALIVE] = keepalive_expired,
+	[US_TM_FIN_WAIT] = fin_wait_expired,
+};
+
 void us_tcp_timers_run(struct ustack *st)
 {
 	struct us_tcp_layer *tl = &st->tcp;
 	while (tl->heap_len && tl->heap[0]->heap_at <= st->now) {
 		struct us_tcb *tcb = tl->heap[0];
 		heap_remove(tl, tcb);
-		if (tcb->tm[US_TM_FIN_WAIT] <= st->now) {
-			tcb->tm[US_TM_FIN_WAIT] = USTACK_TIME_NEVER;
-			fin_wait_timeout(st, tcb);
-			continue; /* the block may be gone */
+		bool alive = true;
+		for (int i = 0; i < US_TM__COUNT && alive; i++) {
+			if (tcb->tm[i] <= st->now) {
+				tcb->tm[i] = USTACK_TIME_NEVER;
+				alive = handlers[i](st, tcb);
+			}
 		}
-		if (tcb->tm[US_TM_RTO] <= st->now) {
-			tcb->tm[US_TM_RTO] = USTACK_TIME_NEVER;
-			if (!rto_expired(st, tcb))
-				continue; /* the connection was given up */
-		}
+		if (!alive)
+			continue;
 		ustack_time_t next = earliest(tcb);
 		if (next != USTACK_TIME_NEVER && tcb->heap_idx == US_HEAP_NONE)
 			heap_insert(tl, tcb, next);

@@ -108,10 +108,19 @@ void us_tcp_drop(struct ustack *st, struct us_tcb *tcb, int err, const char *cau
 	us_tcp_closed(st, tcb, cause);
 }
 
+/* Linux's TCP_MAX_QUICKACKS: ACK the first segments at once so the
+ * sender's slow start is not slowed by delayed ACKs. */
+#define US_QUICKACKS 16
+
 void us_tcp_established(struct ustack *st, struct us_tcb *tcb, const char *cause)
 {
 	if (!tcb->passive)
 		tcb->connect_done = true;
+	us_tcp_cc_init(st, tcb);
+	tcb->quickacks = US_QUICKACKS;
+	tcb->last_rcv = st->now;
+	if (tcb->keepalive)
+		us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, st->now + USTACK_SEC(tcb->ka_idle));
 	us_tcp_set_state(st, tcb, USTACK_TCP_ESTABLISHED, cause);
 }
 
@@ -233,9 +242,9 @@ ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size
 	uint32_t room = tcb->sndbuf > r->len ? tcb->sndbuf - r->len : 0;
 	if (room == 0)
 		return -EAGAIN;
-	if (r->cap < tcb->sndbuf && us_ring_grow(st, r, tcb->sndbuf))
-		return -ENOBUFS;
 	uint32_t n = len < room ? (uint32_t)len : room;
+	if (us_ring_reserve(st, r, r->len + n, tcb->sndbuf, r->len))
+		return -ENOBUFS;
 	us_ring_write(r, buf, n);
 	us_tcp_output(st, tcb);
 	return n;
@@ -257,8 +266,8 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 			return n;
 		uint32_t before = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
 		us_ring_consume(r, n);
-		if (r->len == 0)
-			us_ring_release(st, r);
+		if (r->len == 0 && !us_reass_pending(tcb))
+			us_ring_release(st, r); /* an idle connection holds no buffer */
 		/* RFC 9293 3.8.6.2.2: tell the sender of new room once it is
 		 * worth a segment (or half the buffer). */
 		uint32_t space = tcb->rcvbuf - r->len;
