@@ -31,6 +31,28 @@
 extern "C" {
 #endif
 
+/*
+ * What getsockopt(IPPROTO_TCP, TCP_INFO) fills in: a connection's state and
+ * the numbers behind its sending, in the spirit of Linux's struct tcp_info
+ * but ustack's own layout. Windows and buffers are in bytes.
+ */
+struct ustack_tcp_info {
+	uint8_t state;        /* enum ustack_tcp_state */
+	uint8_t ca_state;     /* 0 open, 1 fast recovery, 2 loss (after a timeout) */
+	uint8_t retransmits;  /* consecutive timeouts of the current segment */
+	uint8_t probes;       /* zero-window or keepalive probes unanswered */
+	uint8_t snd_wscale, rcv_wscale;
+	uint32_t rto_us, srtt_us, rttvar_us;
+	uint32_t snd_mss, rcv_mss;
+	uint32_t cwnd, ssthresh; /* ssthresh UINT32_MAX until the first loss */
+	uint32_t snd_wnd, rcv_wnd;
+	uint32_t unacked;        /* bytes sent and not yet acknowledged */
+	uint32_t sendq, recvq;   /* bytes queued */
+	uint32_t total_retrans;  /* segments sent again */
+	uint64_t bytes_sent, bytes_acked, bytes_received;
+	char congestion[16];     /* "cubic" or "reno" */
+};
+
 USTACK_API int ustack_socket(struct ustack *st, int domain, int type, int protocol);
 USTACK_API int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
 USTACK_API int ustack_listen(struct ustack *st, int fd, int backlog);

@@ -78,8 +78,12 @@ struct ustack_config {
 	uint32_t max_sockets;   /* open descriptors; default 65536 */
 	uint32_t max_conns;     /* TCP control blocks incl. TIME_WAIT; default 262144 */
 	uint32_t somaxconn;     /* cap on listen backlogs; default 4096 */
-	uint32_t tcp_rmem;      /* default SO_RCVBUF; default 131072 */
-	uint32_t tcp_wmem;      /* default SO_SNDBUF; default 16384 */
+	/* Socket buffers' default sizes: Linux's autotuning ceilings
+	 * (tcp_rmem[2], tcp_wmem[2]), enough for 1 Gbit/s at 10 ms and more.
+	 * Memory follows use: a buffer grows as data waits in it and is
+	 * released when it drains. */
+	uint32_t tcp_rmem;      /* default 6291456 */
+	uint32_t tcp_wmem;      /* default 4194304 */
 	uint32_t msl_ms;        /* MSL; TIME_WAIT lasts 2*MSL; default 30000 */
 	uint32_t fin_timeout_ms; /* orphaned FIN_WAIT_2 lifetime; default 60000 */
 	uint32_t rto_initial_ms; /* RFC 6298 2.1; default 1000 */
@@ -222,6 +226,8 @@ struct ustack_conn_info {
 	uint16_t lport, rport;
 	uint32_t sendq, recvq; /* bytes queued */
 	ustack_time_t timer;   /* next deadline of this connection, or USTACK_TIME_NEVER */
+	uint32_t srtt_us, rto_us, cwnd; /* 0 where not known */
+	uint32_t total_retrans;
 };
 
 /* Calls fn for each TCP endpoint (listeners, connections, TIME_WAIT).

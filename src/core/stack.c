@@ -64,8 +64,8 @@ static void fill_defaults(struct ustack_config *c)
 	DEF(max_sockets, 65536);
 	DEF(max_conns, 262144);
 	DEF(somaxconn, 4096);
-	DEF(tcp_rmem, 131072);
-	DEF(tcp_wmem, 16384);
+	DEF(tcp_rmem, 6291456);
+	DEF(tcp_wmem, 4194304);
 	DEF(msl_ms, 30000);
 	DEF(fin_timeout_ms, 60000);
 	DEF(rto_initial_ms, 1000);

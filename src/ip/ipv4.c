@@ -2,8 +2,8 @@
  * IPv4 input and output (RFC 791, RFC 1122 3.2.1).
  *
  * Input validates the header with the wire parser, refuses what RFC 1122
- * says a host must silently discard (a source that is a broadcast, multicast
- * or loopback address from the wire), accepts only packets addressed to the
+ * says a host must silently discard (a source that is a broadcast,
+ * multicast, loopback or zero address from the wire), accepts only packets addressed to the
  * stack, and hands the payload, trimmed to the header's total length, to
  * the protocol. Output writes a 20-byte header in front of the transport
  * header already in st->hdr, with DF set, as Linux does for TCP (path MTU
@@ -17,9 +17,11 @@
 static bool bad_source(const struct ustack *st, uint32_t src)
 {
 	uint32_t bcast = st->cfg.addr | ~st->cfg.netmask;
-	/* RFC 1122 3.2.1.3: never a broadcast, multicast (class D/E) or
-	 * limited-broadcast source. */
-	return src == 0xffffffffu || src >= 0xe0000000u || (src == bcast && st->cfg.netmask != 0xffffffffu);
+	/* RFC 1122 3.2.1.3: never a broadcast, multicast (class D/E),
+	 * limited-broadcast, loopback (127/8, (g)) or "this host" (0) source
+	 * from the wire; Linux drops them as martians. */
+	return src == 0 || src == 0xffffffffu || src >= 0xe0000000u || (src >> 24) == 127 ||
+	       (src == bcast && st->cfg.netmask != 0xffffffffu);
 }
 
 void us_ip_input(struct ustack *st, const uint8_t *pkt, size_t len)

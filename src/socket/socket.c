@@ -10,6 +10,7 @@
 #include <ustack/socket.h>
 
 #include "core/stack.h"
+#include "tcp/tcp_cc.h"
 
 /* Linux's net.core.rmem_max and wmem_max, and its floors
  * (SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF). */
@@ -88,6 +89,8 @@ int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 	if (domain != AF_INET)
 		return -EAFNOSUPPORT;
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (base == SOCK_RAW)
+		return -EPROTONOSUPPORT; /* Linux, for a raw socket of protocol 0 */
 	if (base != SOCK_STREAM)
 		return -ESOCKTNOSUPPORT;
 	if (protocol != 0 && protocol != IPPROTO_TCP)
@@ -107,6 +110,9 @@ static int sockaddr_in_get(const struct sockaddr *addr, socklen_t len, uint32_t 
 		return -EINVAL;
 	struct sockaddr_in sin;
 	memcpy(&sin, addr, sizeof(sin));
+	/* Linux takes AF_UNSPEC with INADDR_ANY as AF_INET, for old programs. */
+	if (sin.sin_family == AF_UNSPEC && sin.sin_addr.s_addr == htonl(INADDR_ANY))
+		sin.sin_family = AF_INET;
 	if (sin.sin_family != AF_INET)
 		return -EAFNOSUPPORT;
 	*ip = ntohl(sin.sin_addr.s_addr);
@@ -268,13 +274,20 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			tcb->linger_sec = l.l_linger < 0 ? 0 : l.l_linger > 65535 ? 65535 : (uint16_t)l.l_linger;
 			return 0;
 		}
+		case SO_KEEPALIVE:
+			if (get_int(val, len, &v))
+				return -EINVAL;
+			tcb->keepalive = v != 0;
+			if (tcb->keepalive && tcb->state == USTACK_TCP_ESTABLISHED)
+				us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, st->now + USTACK_SEC(tcb->ka_idle));
+			return 0;
 		case SO_RCVBUF:
 		case SO_SNDBUF: {
 			if (get_int(val, len, &v))
 				return -EINVAL;
 			/* Linux: clamp to the max, double for overhead, floor. */
 			bool rcv = name == SO_RCVBUF;
-			uint32_t u = v < 0 ? 0 : (uint32_t)v;
+			uint32_t u = (uint32_t)v; /* Linux: negative is huge, so the max */
 			uint32_t max = rcv ? US_RMEM_MAX : US_WMEM_MAX, min = rcv ? US_MIN_RCVBUF : US_MIN_SNDBUF;
 			if (u > max)
 				u = max;
@@ -300,6 +313,36 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			if (tcb->nodelay)
 				us_tcp_output(st, tcb);
 			return 0;
+		case TCP_KEEPIDLE:
+		case TCP_KEEPINTVL:
+			/* Linux: 1 to MAX_TCP_KEEPIDLE (32767) seconds. */
+			if (get_int(val, len, &v) || v < 1 || v > 32767)
+				return -EINVAL;
+			if (name == TCP_KEEPIDLE)
+				tcb->ka_idle = (uint32_t)v;
+			else
+				tcb->ka_intvl = (uint32_t)v;
+			return 0;
+		case TCP_KEEPCNT:
+			if (get_int(val, len, &v) || v < 1 || v > 127)
+				return -EINVAL;
+			tcb->ka_cnt = (uint8_t)v;
+			return 0;
+		case TCP_CONGESTION: {
+			char name_buf[16] = { 0 };
+			if (!val || len < 1)
+				return -EINVAL;
+			memcpy(name_buf, val, len < (socklen_t)sizeof(name_buf) - 1 ? (size_t)len : sizeof(name_buf) - 1);
+			const struct us_cc_ops *ops = us_cc_find(name_buf);
+			if (!ops)
+				return -ENOENT; /* as Linux, for an algorithm it does not have */
+			if (ops != tcb->cc) {
+				tcb->cc = ops;
+				if (tcb->snd_mss)
+					ops->init(st, tcb);
+			}
+			return 0;
+		}
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -307,13 +350,49 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 	return -ENOPROTOOPT;
 }
 
+static void tcp_info_fill(const struct us_tcb *tcb, struct ustack_tcp_info *ti)
+{
+	memset(ti, 0, sizeof(*ti));
+	ti->state = tcb->state;
+	ti->ca_state = tcb->ca_state;
+	ti->retransmits = tcb->retries;
+	ti->probes = tcb->probes;
+	ti->snd_wscale = tcb->snd_wscale;
+	ti->rcv_wscale = tcb->rcv_wscale;
+	ti->rto_us = tcb->rto_us;
+	ti->srtt_us = tcb->srtt_us;
+	ti->rttvar_us = tcb->rttvar_us;
+	ti->snd_mss = tcb->snd_mss;
+	ti->rcv_mss = tcb->rcv_mss;
+	ti->cwnd = tcb->cwnd;
+	ti->ssthresh = tcb->ssthresh;
+	ti->snd_wnd = tcb->snd_wnd;
+	ti->rcv_wnd = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+	ti->unacked = tcb->snd_max - tcb->snd_una;
+	ti->sendq = tcb->sndq.len;
+	ti->recvq = tcb->rcvq.len;
+	ti->total_retrans = tcb->total_retrans;
+	ti->bytes_sent = tcb->bytes_sent;
+	ti->bytes_acked = tcb->bytes_acked;
+	ti->bytes_received = tcb->bytes_received;
+	const char *cc = tcb->cc ? tcb->cc->name : us_cc_cubic.name;
+	strncpy(ti->congestion, cc, sizeof(ti->congestion) - 1);
+}
+
+/* Linux truncates to the caller's length rather than refusing it. */
+static int put_bytes(void *val, socklen_t *len, const void *v, size_t size)
+{
+	if (!val || !len)
+		return -EINVAL;
+	size_t n = (size_t)*len < size ? (size_t)*len : size;
+	memcpy(val, v, n);
+	*len = (socklen_t)n;
+	return 0;
+}
+
 static int put_int(void *val, socklen_t *len, int v)
 {
-	if (!val || !len || *len < (socklen_t)sizeof(int))
-		return -EINVAL;
-	memcpy(val, &v, sizeof(v));
-	*len = sizeof(v);
-	return 0;
+	return put_bytes(val, len, &v, sizeof(v));
 }
 
 int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
@@ -334,15 +413,13 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 			return put_int(val, len, (int)tcb->rcvbuf);
 		case SO_SNDBUF:
 			return put_int(val, len, (int)tcb->sndbuf);
+		case SO_KEEPALIVE:
+			return put_int(val, len, tcb->keepalive);
 		case SO_ACCEPTCONN:
 			return put_int(val, len, tcb->state == USTACK_TCP_LISTEN);
 		case SO_LINGER: {
 			struct linger l = { .l_onoff = tcb->linger, .l_linger = tcb->linger_sec };
-			if (!val || !len || *len < (socklen_t)sizeof(l))
-				return -EINVAL;
-			memcpy(val, &l, sizeof(l));
-			*len = sizeof(l);
-			return 0;
+			return put_bytes(val, len, &l, sizeof(l));
 		}
 		default:
 			return -ENOPROTOOPT;
@@ -354,6 +431,28 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 			return put_int(val, len, tcb->nodelay);
 		case TCP_MAXSEG:
 			return put_int(val, len, tcb->snd_mss ? tcb->snd_mss : 536);
+		case TCP_KEEPIDLE:
+			return put_int(val, len, (int)tcb->ka_idle);
+		case TCP_KEEPINTVL:
+			return put_int(val, len, (int)tcb->ka_intvl);
+		case TCP_KEEPCNT:
+			return put_int(val, len, tcb->ka_cnt);
+		case TCP_CONGESTION: {
+			const char *cc = tcb->cc ? tcb->cc->name : us_cc_cubic.name;
+			if (!val || !len)
+				return -EINVAL;
+			size_t n = strlen(cc) + 1;
+			if ((size_t)*len < n)
+				n = (size_t)*len;
+			memcpy(val, cc, n);
+			*len = (socklen_t)n;
+			return 0;
+		}
+		case TCP_INFO: {
+			struct ustack_tcp_info ti;
+			tcp_info_fill(tcb, &ti);
+			return put_bytes(val, len, &ti, sizeof(ti));
+		}
 		default:
 			return -ENOPROTOOPT;
 		}

@@ -128,6 +128,7 @@ struct us_tcb {
 	bool ack_now : 1;      /* an ACK is owed; any segment sent pays it */
 	bool ack_delayed : 1;  /* an ACK is owed within the delayed-ACK time */
 	bool keepalive : 1;
+	bool connect_failed : 1; /* an asynchronous connect failed, not yet reported by connect() */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
 	uint16_t linger_sec;

@@ -383,6 +383,10 @@ static void tcb_info(const struct us_tcb *tcb, struct ustack_conn_info *ci)
 	ci->sendq = tcb->sndq.len;
 	ci->recvq = tcb->rcvq.len;
 	ci->timer = tcb->heap_idx == US_HEAP_NONE ? USTACK_TIME_NEVER : tcb->heap_at;
+	ci->srtt_us = tcb->srtt_us;
+	ci->rto_us = tcb->rto_us;
+	ci->cwnd = tcb->cwnd;
+	ci->total_retrans = tcb->total_retrans;
 	if (tcb->state == USTACK_TCP_LISTEN && tcb->lq) {
 		/* As ss(8) shows listeners: queued connections and the backlog. */
 		ci->recvq = tcb->lq->nacc;

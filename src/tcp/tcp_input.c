@@ -113,6 +113,11 @@ static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_
 	c->linger_sec = lst->linger_sec;
 	c->rcvbuf = lst->rcvbuf;
 	c->sndbuf = lst->sndbuf;
+	c->cc = lst->cc;
+	c->keepalive = lst->keepalive;
+	c->ka_idle = lst->ka_idle;
+	c->ka_intvl = lst->ka_intvl;
+	c->ka_cnt = lst->ka_cnt;
 	c->rcv_mss = (uint16_t)(st->cfg.mtu - 40);
 	c->irs = h->seq;
 	c->rcv_nxt = h->seq + 1;
@@ -168,6 +173,8 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 	tcb->irs = h->seq;
 	tcb->rcv_nxt = h->seq + 1;
 	take_syn_options(st, tcb, &h->opt);
+	/* The window our SYN offered starts at RCV.NXT, known only now. */
+	us_tcp_rcv_window(tcb, true);
 	tcb->snd_wnd = h->window;
 	tcb->max_snd_wnd = tcb->snd_wnd;
 	tcb->snd_wl1 = h->seq;
@@ -368,10 +375,17 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			 * FIN are refused. */
 			plen = 0;
 			fin = false;
+		} else if (syn && !rst) {
+			/* RFC 5961 4.2: a SYN gets a challenge ACK whatever its
+			 * sequence number. */
+			challenge_ack(st, tcb);
+			drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
+			return;
 		} else {
 			if (!rst && !oow_rate_limited(st, tcb, seglen))
 				us_tcp_send_ack(st, tcb);
-			drop(st, USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg, tcb);
+			drop(st, rst ? USTACK_STAT_DROP_TCP_RST_OUT_OF_WINDOW : USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg,
+			     tcb);
 			return;
 		}
 	}
@@ -420,9 +434,14 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			}
 			return;
 		case USTACK_TCP_ESTABLISHED:
-		case USTACK_TCP_CLOSE_WAIT:
 			us_count(st, USTACK_STAT_TCP_ESTAB_RESETS);
 			us_tcp_drop(st, tcb, ECONNRESET, "rcv RST");
+			return;
+		case USTACK_TCP_CLOSE_WAIT:
+			/* Linux's tcp_reset: the peer had closed, so the error
+			 * is a broken pipe, not a reset. */
+			us_count(st, USTACK_STAT_TCP_ESTAB_RESETS);
+			us_tcp_drop(st, tcb, EPIPE, "rcv RST");
 			return;
 		case USTACK_TCP_FIN_WAIT_1:
 		case USTACK_TCP_FIN_WAIT_2:

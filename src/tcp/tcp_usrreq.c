@@ -105,6 +105,8 @@ void us_tcp_closed(struct ustack *st, struct us_tcb *tcb, const char *cause)
 void us_tcp_drop(struct ustack *st, struct us_tcb *tcb, int err, const char *cause)
 {
 	tcb->so_error = err;
+	if (tcb->state == USTACK_TCP_SYN_SENT || (tcb->state == USTACK_TCP_SYN_RECEIVED && !tcb->passive))
+		tcb->connect_failed = true;
 	us_tcp_closed(st, tcb, cause);
 }
 
@@ -146,7 +148,15 @@ int us_tcp_connect(struct ustack *st, struct us_tcb *tcb, uint32_t raddr, uint16
 	if (tcb->so_error) {
 		int err = tcb->so_error;
 		tcb->so_error = 0;
+		tcb->connect_failed = false;
 		return -err;
+	}
+	if (tcb->connect_failed) {
+		/* Linux: the failure was read through SO_ERROR, and connect()
+		 * still owes a report of it (ECONNABORTED); the next call starts
+		 * over. */
+		tcb->connect_failed = false;
+		return -ECONNABORTED;
 	}
 	if (rport == 0)
 		return -ECONNREFUSED;
@@ -276,6 +286,10 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 			us_tcp_send_ack(st, tcb);
 		return n;
 	}
+	/* Linux's order: end of stream once the peer's FIN is in, then a
+	 * pending error, then a local SHUT_RD. */
+	if (tcb->fin_rcvd)
+		return 0;
 	if (tcb->so_error) {
 		int err = tcb->so_error;
 		tcb->so_error = 0;
@@ -283,7 +297,7 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 	}
 	if (len == 0 && r->len)
 		return 0;
-	if (tcb->fin_rcvd || tcb->rd_shut)
+	if (tcb->rd_shut)
 		return 0;
 	switch (tcb->state) {
 	case USTACK_TCP_LISTEN:
@@ -295,14 +309,21 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 	}
 }
 
+static void stop_listening(struct ustack *st, struct us_tcb *lst);
+
 int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how)
 {
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
 	switch (tcb->state) {
 	case USTACK_TCP_CLOSED:
-	case USTACK_TCP_LISTEN:
 		return -ENOTCONN;
+	case USTACK_TCP_LISTEN:
+		/* Linux: SHUT_RD stops listening (accept() then fails with
+		 * EINVAL); SHUT_WR does nothing; neither is an error. */
+		if (how != SHUT_WR)
+			stop_listening(st, tcb);
+		return 0;
 	case USTACK_TCP_SYN_SENT:
 		/* Linux: shutting down a connection still being set up ends it. */
 		us_tcp_closed(st, tcb, "shutdown");
@@ -323,7 +344,9 @@ int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how)
 	return 0;
 }
 
-static void close_listener(struct ustack *st, struct us_tcb *lst)
+/* Ends a listener's queues: half-open children go silently, established
+ * ones are reset, as Linux does for connections nobody accepted. */
+static void stop_listening(struct ustack *st, struct us_tcb *lst)
 {
 	struct us_listen *lq = lst->lq;
 	while (lq->syn_head) {
@@ -339,7 +362,14 @@ static void close_listener(struct ustack *st, struct us_tcb *lst)
 		us_tcp_closed(st, c, "listener closed");
 	}
 	us_tcp_set_state(st, lst, USTACK_TCP_CLOSED, "close");
-	us_tcb_free(st, lst);
+	if (lst->n.in_hash)
+		us_tcp_hash_remove(st, &lst->n);
+	if (lst->port.bb && lst->port.listen) {
+		lst->port.bb->listen--;
+		lst->port.listen = 0;
+	}
+	us_free(st, lst->lq, sizeof(*lst->lq));
+	lst->lq = NULL;
 }
 
 static bool synchronized(int state)
@@ -355,7 +385,8 @@ void us_tcp_close(struct ustack *st, struct us_tcb *tcb)
 		us_tcb_free(st, tcb);
 		return;
 	case USTACK_TCP_LISTEN:
-		close_listener(st, tcb);
+		stop_listening(st, tcb);
+		us_tcb_free(st, tcb);
 		return;
 	case USTACK_TCP_SYN_SENT:
 		us_tcp_closed(st, tcb, "close");
@@ -395,9 +426,12 @@ int us_tcp_poll(struct ustack *st, struct us_tcb *tcb)
 		return tcb->lq->nacc ? POLLIN : 0;
 	if (tcb->so_error)
 		mask |= POLLERR;
+	/* A connection that ended is shut down both ways, as in Linux; a
+	 * socket never connected only hangs up. */
+	bool ended = tcb->state == USTACK_TCP_CLOSED && tcb->n.t.rport;
 	if (tcb->state == USTACK_TCP_CLOSED || (tcb->fin_queued && tcb->fin_rcvd))
 		mask |= POLLHUP;
-	if (tcb->fin_rcvd || tcb->rd_shut)
+	if (tcb->fin_rcvd || tcb->rd_shut || ended)
 		mask |= POLLIN | POLLRDHUP;
 	if (tcb->rcvq.len)
 		mask |= POLLIN;
