@@ -39,7 +39,7 @@ HELPER_OBJ := $(HELPER_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/scenario/*.c))
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all lib tools tests check check-build demo install clean deps
+.PHONY: all lib tools tests check check-build demo install clean deps soak
 
 all: lib tools
 
@@ -82,7 +82,7 @@ $(B)/tests/helpers/%.o: ALL_CFLAGS += -Itests/helpers
 $(B)/tests/%: $(B)/tests/%.o $(HELPER_OBJ) $(B)/libustack.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcriterion
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcriterion -lm
 
 demo: tools
 	@$(B)/bin/ustack-demo
@@ -98,6 +98,12 @@ check-build:
 check: deps
 	@$(MAKE) --no-print-directory check-build
 	@sh tests/run.sh $(BUILD_ROOT)/$(CCNAME)-release $(BUILD_ROOT)/$(CCNAME)-asan
+
+# The randomized delivery test over many more seeds than make check runs.
+SOAK_SEEDS ?= 20000
+soak:
+	$(MAKE) -j$(JOBS) V=release tests
+	USTACK_SEEDS=$(SOAK_SEEDS) $(B)/tests/scenario/test_random
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/ustack $(DESTDIR)$(PREFIX)/lib/pkgconfig

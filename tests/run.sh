@@ -39,6 +39,8 @@ for dir in "$@"; do
 		if [ "$f" -eq 0 ] && [ "$rc" -ne 0 ]; then f=1; fi
 		[ "$f" -eq 0 ] || cat "$log"
 		record "$name" "$p" "$f"
+		# Measurements a suite reports (e.g. goodput) are worth seeing.
+		sed -n 's/^goodput:/     goodput:/p' "$log"
 	done
 	demo="$dir/bin/ustack-demo"
 	if "$demo" >"$log" 2>&1 && grep -q 'EADDRINUSE' "$log" && grep -q 'TIME_WAIT -> CLOSED (2MSL timeout)' "$log"; then

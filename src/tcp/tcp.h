@@ -88,6 +88,7 @@ struct us_cubic {
 	double k;          /* seconds from the epoch to reach w_max again */
 	double origin;     /* the plateau: w_max, or cwnd if that is larger */
 	double w_est;      /* the Reno-friendly estimate (RFC 9438 4.3) */
+	double prior;      /* cwnd when the last reduction began, in segments */
 	double acc;        /* fractional bytes of growth not yet added */
 	ustack_time_t epoch; /* start of the current growth period; 0 = none */
 };

@@ -41,6 +41,7 @@ static void cubic_init(struct ustack *st, struct us_tcb *tcb)
 {
 	struct us_cubic *c = &tcb->ca.cubic;
 	c->w_max = 0;
+	c->prior = 0;
 	cubic_reset(c);
 }
 
@@ -73,8 +74,11 @@ static void cubic_cong_avoid(struct ustack *st, struct us_tcb *tcb, uint32_t ack
 		target = 1.5 * cwnd; /* RFC 9438 4.4 */
 	double segs = acked / mss;
 	double grow = (target - cwnd) / cwnd * segs;
-	/* RFC 9438 4.3: the Reno-friendly region. */
-	c->w_est += 3 * (1 - CUBIC_BETA) / (1 + CUBIC_BETA) * segs / cwnd;
+	/* RFC 9438 4.3: the Reno-friendly region, growing as AIMD with
+	 * alpha = 3(1 - beta)/(1 + beta) until it passes the window of the
+	 * last loss, then as fast as Reno (alpha = 1). */
+	double alpha = c->w_est >= c->prior ? 1.0 : 3 * (1 - CUBIC_BETA) / (1 + CUBIC_BETA);
+	c->w_est += alpha * segs / cwnd;
 	if (c->w_est > cwnd + grow)
 		grow = c->w_est - cwnd;
 	c->acc += grow * mss;
@@ -89,6 +93,7 @@ static uint32_t cubic_ssthresh(struct ustack *st, struct us_tcb *tcb)
 {
 	struct us_cubic *c = &tcb->ca.cubic;
 	double cwnd = (double)tcb->cwnd / tcb->snd_mss;
+	c->prior = cwnd;
 	/* RFC 9438 4.7: fast convergence releases bandwidth to newer flows. */
 	if (cwnd < c->w_max)
 		c->w_max = cwnd * (1 + CUBIC_BETA) / 2;
