@@ -29,8 +29,9 @@
 
 #include <ustack/sim.h>
 
+#include "link/impair.h"
+
 #define SIM_START USTACK_SEC(1)
-#define SIM_DEFAULT_QUEUE 1000
 #define SIM_MAX_PACKET 65535 /* IPv4 total length is 16 bits */
 #define SIM_NO_LINK SIZE_MAX
 
@@ -52,13 +53,7 @@ struct sim_node {
 
 struct sim_link {
 	uint32_t from, to;
-	struct ustack_link_params p;
-	struct ustack_link_stats stats;
-	ustack_time_t busy_until; /* when the last accepted packet finishes transmission */
-	/* Ring of the transmission start times of packets still waiting for the
-	 * link, oldest first; their count is what queue_limit bounds. */
-	ustack_time_t *wait;
-	size_t wait_head, wait_len, wait_cap;
+	struct us_link_model m; /* the rules, shared with the TUN fault injector */
 };
 
 struct sim_event {
@@ -72,7 +67,7 @@ struct sim_event {
 
 struct ustack_sim {
 	ustack_time_t now;
-	uint64_t rng[4];
+	struct us_rng rng;
 
 	/* Nodes are allocated one by one: stacks hold pointers to them. */
 	struct sim_node **nodes;
@@ -94,72 +89,7 @@ struct ustack_sim {
 	void *tap_ctx;
 };
 
-/* --- randomness ---------------------------------------------------------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t sim_rand(struct ustack_sim *sim)
-{
-	uint64_t *s = sim->rng;
-	uint64_t r = rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return r;
-}
-
-/* Uniform in [0, n), n > 0, without modulo bias: rejecting the low values
- * that would wrap leaves a range that is a multiple of n. */
-static uint64_t sim_below(struct ustack_sim *sim, uint64_t n)
-{
-	uint64_t floor = -n % n;
-	uint64_t r;
-
-	do
-		r = sim_rand(sim);
-	while (r < floor);
-	return r % n;
-}
-
-/* Uniform in [0, max]. */
-static uint64_t sim_upto(struct ustack_sim *sim, uint64_t max)
-{
-	return max == UINT64_MAX ? sim_rand(sim) : sim_below(sim, max + 1);
-}
-
-/* True with probability p, from 53 random bits (a double's mantissa). */
-static bool sim_chance(struct ustack_sim *sim, double p)
-{
-	return (double)(sim_rand(sim) >> 11) * 0x1.0p-53 < p;
-}
-
 /* --- small helpers ------------------------------------------------------- */
-
-/* Times saturate one below NEVER, so a packet delayed absurdly far is still
- * pending rather than mistaken for "nothing to do". */
-static ustack_time_t time_add(ustack_time_t a, ustack_time_t b)
-{
-	if (a >= USTACK_TIME_NEVER - 1 || b >= USTACK_TIME_NEVER - 1 - a)
-		return USTACK_TIME_NEVER - 1;
-	return a + b;
-}
 
 static uint32_t load_be32(const uint8_t *p)
 {
@@ -223,49 +153,6 @@ static size_t sim_get_link(struct ustack_sim *sim, uint32_t from, uint32_t to)
 	sim->links[i].from = from;
 	sim->links[i].to = to;
 	return i;
-}
-
-/* --- the bandwidth queue ------------------------------------------------- */
-
-static void link_wait_expire(struct sim_link *l, ustack_time_t now)
-{
-	while (l->wait_len && l->wait[l->wait_head] <= now) {
-		l->wait_head = (l->wait_head + 1) % l->wait_cap;
-		l->wait_len--;
-	}
-}
-
-static int link_wait_push(struct sim_link *l, ustack_time_t start)
-{
-	if (l->wait_len == l->wait_cap) {
-		size_t ncap = l->wait_cap ? l->wait_cap * 2 : 16;
-		ustack_time_t *n;
-
-		if (ncap > SIZE_MAX / sizeof(*n))
-			return -ENOMEM;
-		n = malloc(ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < l->wait_len; i++)
-			n[i] = l->wait[(l->wait_head + i) % l->wait_cap];
-		free(l->wait);
-		l->wait = n;
-		l->wait_head = 0;
-		l->wait_cap = ncap;
-	}
-	l->wait[(l->wait_head + l->wait_len) % l->wait_cap] = start;
-	l->wait_len++;
-	return 0;
-}
-
-/* Nanoseconds to put len bytes on a link of rate bps, rounded up so that
- * back-to-back packets never exceed the rate. len <= 65535 keeps
- * len * 8e9 far from overflowing. */
-static ustack_time_t tx_time(size_t len, uint64_t rate)
-{
-	uint64_t bits_ns = (uint64_t)len * 8u * 1000000000u;
-
-	return bits_ns / rate + (bits_ns % rate != 0);
 }
 
 /* --- the event heap ------------------------------------------------------ */
@@ -339,74 +226,33 @@ static void sim_enqueue(struct ustack_sim *sim, ustack_time_t t, uint8_t *pkt, s
 /* Puts a packet through link li; takes ownership of pkt. */
 static void sim_transmit(struct ustack_sim *sim, size_t li, uint8_t *pkt, size_t len, struct sim_node *dst)
 {
-	struct sim_link *l = &sim->links[li];
-	const struct ustack_link_params p = l->p;
-	ustack_time_t now = sim->now, tx_end = now;
-	int copies = 1;
+	struct us_link_fate fate;
 
-	l->stats.sent++;
-
-	/* Bandwidth comes first: a packet lost on the wire was still sent, and
-	 * took its time on the link. */
-	if (p.rate_bps) {
-		ustack_time_t start = l->busy_until > now ? l->busy_until : now;
-		uint32_t limit = p.queue_limit ? p.queue_limit : SIM_DEFAULT_QUEUE;
-
-		link_wait_expire(l, now);
-		if (start > now) {
-			if (l->wait_len >= limit) {
-				l->stats.queue_drops++;
-				free(pkt);
-				return;
-			}
-			if (link_wait_push(l, start)) {
-				sim->nomem++;
-				free(pkt);
-				return;
-			}
-		}
-		tx_end = time_add(start, tx_time(len, p.rate_bps));
-		l->busy_until = tx_end;
-	}
-
-	if (p.loss > 0 && sim_chance(sim, p.loss)) {
-		l->stats.lost++;
+	if (us_link_fate(&sim->links[li].m, &sim->rng, sim->now, len, &fate)) {
+		sim->nomem++;
 		free(pkt);
 		return;
 	}
-	if (p.duplicate > 0 && sim_chance(sim, p.duplicate)) {
-		l->stats.duplicated++;
-		copies = 2;
+	if (fate.copies == 0) {
+		free(pkt);
+		return;
 	}
-
-	/* Each copy is corrupted, reordered and delayed on its own, as two
-	 * copies of a packet take their own paths through a network. The first
-	 * copy is taken before anything touches the original. */
-	for (int c = 0; c < copies; c++) {
-		uint8_t *buf = pkt;
-		ustack_time_t t = time_add(tx_end, p.delay);
-
-		if (c + 1 < copies) {
-			buf = malloc(len);
-			if (!buf) {
-				sim->nomem++;
-				continue;
-			}
-			memcpy(buf, pkt, len);
-		}
-		if (p.corrupt > 0 && sim_chance(sim, p.corrupt)) {
-			uint64_t bit = sim_below(sim, (uint64_t)len * 8);
-
-			buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			l->stats.corrupted++;
-		}
-		if (p.reorder > 0 && sim_chance(sim, p.reorder)) {
-			t = time_add(t, p.reorder_delay);
-			l->stats.reordered++;
-		}
-		if (p.jitter)
-			t = time_add(t, sim_upto(sim, p.jitter));
-		sim_enqueue(sim, t, buf, len, dst, li);
+	/* The second copy is taken before anything touches the original. */
+	uint8_t *copy = NULL;
+	if (fate.copies == 2) {
+		copy = malloc(len);
+		if (copy)
+			memcpy(copy, pkt, len);
+		else
+			sim->nomem++;
+	}
+	uint8_t *bufs[2] = { pkt, copy };
+	for (int c = 0; c < fate.copies; c++) {
+		if (!bufs[c])
+			continue;
+		if (fate.flip[c] >= 0)
+			bufs[c][fate.flip[c] / 8] ^= (uint8_t)(1u << (fate.flip[c] % 8));
+		sim_enqueue(sim, fate.at[c], bufs[c], len, dst, li);
 	}
 }
 
@@ -486,7 +332,7 @@ static void sim_deliver(struct ustack_sim *sim)
 
 	sim->stall++;
 	if (ev.link != SIM_NO_LINK)
-		sim->links[ev.link].stats.delivered++;
+		sim->links[ev.link].m.stats.delivered++;
 	if (sim->tap)
 		sim->tap(sim->tap_ctx, sim->now, ev.pkt, ev.len);
 	ustack_input(ev.dst->st, sim->now, ev.pkt, ev.len);
@@ -541,8 +387,7 @@ int ustack_sim_create(uint64_t seed, struct ustack_sim **out)
 	sim = calloc(1, sizeof(*sim));
 	if (!sim)
 		return -ENOMEM;
-	for (int i = 0; i < 4; i++)
-		sim->rng[i] = splitmix64(&seed);
+	us_rng_seed(&sim->rng, seed);
 	sim->now = SIM_START;
 	*out = sim;
 	return 0;
@@ -562,7 +407,7 @@ void ustack_sim_destroy(struct ustack_sim *sim)
 	for (size_t i = 0; i < sim->nheap; i++)
 		free(sim->heap[i].pkt);
 	for (size_t i = 0; i < sim->nlinks; i++)
-		free(sim->links[i].wait);
+		us_link_model_fini(&sim->links[i].m);
 	free(sim->nodes);
 	free(sim->heap);
 	free(sim->links);
@@ -593,7 +438,7 @@ int ustack_sim_add_stack(struct ustack_sim *sim, const struct ustack_config *cfg
 	c.output_ctx = node;
 	if (!c.seed) {
 		/* Zero may mean "pick one" to a stack; never hand it out. */
-		c.seed = sim_rand(sim);
+		c.seed = us_rng_next(&sim->rng);
 		if (!c.seed)
 			c.seed = 1;
 	}
@@ -629,7 +474,7 @@ int ustack_sim_set_link(struct ustack_sim *sim, uint32_t from, uint32_t to,
 	li = sim_get_link(sim, from, to);
 	if (li == SIM_NO_LINK)
 		return -ENOMEM;
-	sim->links[li].p = *params;
+	sim->links[li].m.p = *params;
 	return 0;
 }
 
@@ -652,7 +497,7 @@ int ustack_sim_link_stats(const struct ustack_sim *sim, uint32_t from, uint32_t 
 	if (li == SIM_NO_LINK)
 		memset(out, 0, sizeof(*out));
 	else
-		*out = sim->links[li].stats;
+		*out = sim->links[li].m.stats;
 	return 0;
 }
 
@@ -670,7 +515,7 @@ ustack_time_t ustack_sim_now(const struct ustack_sim *sim)
 
 uint64_t ustack_sim_random(struct ustack_sim *sim)
 {
-	return sim_rand(sim);
+	return us_rng_next(&sim->rng);
 }
 
 int ustack_sim_step(struct ustack_sim *sim)
@@ -686,7 +531,7 @@ int ustack_sim_step(struct ustack_sim *sim)
 
 int ustack_sim_run_until(struct ustack_sim *sim, bool (*cond)(void *ctx), void *ctx, ustack_time_t limit)
 {
-	ustack_time_t end = time_add(sim->now, limit);
+	ustack_time_t end = us_time_add(sim->now, limit);
 
 	if (!cond)
 		return -EINVAL;
@@ -712,7 +557,7 @@ int ustack_sim_run_until(struct ustack_sim *sim, bool (*cond)(void *ctx), void *
 
 void ustack_sim_run_for(struct ustack_sim *sim, ustack_time_t duration)
 {
-	ustack_time_t end = time_add(sim->now, duration);
+	ustack_time_t end = us_time_add(sim->now, duration);
 
 	while (sim->stall < SIM_STALL_LIMIT) {
 		ustack_time_t t = sim_next_time(sim);
@@ -727,7 +572,7 @@ void ustack_sim_run_for(struct ustack_sim *sim, ustack_time_t duration)
 
 int ustack_sim_run_idle(struct ustack_sim *sim, ustack_time_t limit)
 {
-	ustack_time_t end = time_add(sim->now, limit);
+	ustack_time_t end = us_time_add(sim->now, limit);
 
 	for (;;) {
 		ustack_time_t t;
