@@ -34,6 +34,7 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOLS := $(TOOL_SRC:tools/%.c=$(B)/bin/%)
+TOOL_LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(sort $(wildcard tools/lib/*.c)))
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_OBJ := $(HELPER_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/scenario/*.c))
@@ -70,7 +71,7 @@ $(B)/libustack.so: $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libustack.so.0 $(ALL_LDFLAGS) -o $@ $^
 
-$(B)/bin/%: $(B)/tools/%.o $(B)/libustack.a
+$(B)/bin/%: $(B)/tools/%.o $(TOOL_LIB_OBJ) $(B)/libustack.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
@@ -116,4 +117,4 @@ install: lib
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TESTS:%=%.d) $(TOOLS:$(B)/bin/%=$(B)/tools/%.d)
+-include $(LIB_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TOOL_LIB_OBJ:.o=.d) $(TESTS:%=%.d) $(TOOLS:$(B)/bin/%=$(B)/tools/%.d)

@@ -1,0 +1,82 @@
+/*
+ * A driver: one stack on a Linux TUN device (IFF_TUN | IFF_NO_PI), talking
+ * IPv4 with the kernel's own stack, and an event loop that runs it. This
+ * code does I/O (the device, epoll, the monotonic clock); the core never
+ * calls it.
+ *
+ * Typical use, as root:
+ *
+ *	struct ustack_tun_config tc = { .name = "ustack0", .addr = A, .prefix = 24 };
+ *	struct ustack_tun *tun;
+ *	ustack_tun_open(&tc, &tun);               // creates and configures the device
+ *	struct ustack_config cfg = { .addr = A, .output = ustack_tun_output, .output_ctx = tun };
+ *	ustack_create(&cfg, &st);
+ *	ustack_tun_run(tun, st, step, app);        // until step() returns non-zero
+ */
+#ifndef USTACK_TUN_H
+#define USTACK_TUN_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ustack/sim.h>
+#include <ustack/ustack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ustack_tun_config {
+	const char *name;     /* device name; NULL or "" lets the kernel pick tunN */
+	uint32_t addr;        /* the stack's address, host byte order */
+	uint8_t prefix;       /* the subnet both sides share, e.g. 24 */
+	uint32_t kernel_addr; /* the kernel's address; 0: the first other host in the subnet */
+	uint16_t mtu;         /* default 1500 */
+	bool no_configure;    /* leave address, MTU and link state to the caller */
+	/* Faults injected on the stack's side, in each direction, by the same
+	 * link model the simulator uses. All zero: a perfect link. */
+	struct ustack_link_params impair;
+	uint64_t seed; /* for the fault injector's randomness */
+};
+
+struct ustack_tun_stats {
+	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
+	uint64_t tx_errors; /* writes the kernel refused (full queue): the packet is lost, as on a wire */
+	struct ustack_link_stats impair_out, impair_in;
+};
+
+struct ustack_tun;
+
+/* Opens (creating if need be) the device, sets it non-blocking and, unless
+ * no_configure, gives the kernel side its address and MTU and brings the
+ * link up. Returns 0 or a negative errno (-EPERM without CAP_NET_ADMIN). */
+USTACK_API int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out);
+USTACK_API void ustack_tun_close(struct ustack_tun *tun);
+USTACK_API int ustack_tun_fd(const struct ustack_tun *tun);
+USTACK_API const char *ustack_tun_name(const struct ustack_tun *tun);
+USTACK_API uint32_t ustack_tun_kernel_addr(const struct ustack_tun *tun);
+USTACK_API void ustack_tun_get_stats(const struct ustack_tun *tun, struct ustack_tun_stats *out);
+
+/* The output callback for struct ustack_config, with output_ctx = the tun. */
+USTACK_API void ustack_tun_output(void *ctx, const struct iovec *iov, int iovcnt);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock the loop hands the stack. */
+USTACK_API ustack_time_t ustack_clock_now(void);
+
+/*
+ * Runs the stack over the device: reads packets in batches until the device
+ * has no more, hands them to the stack, runs its timers, and sleeps in
+ * epoll until the next packet, the next deadline, or activity on one of
+ * `extra` (whose revents it fills in). After each round it calls
+ * step(ctx, now), the application's turn to use its sockets; a non-zero
+ * return ends the loop and is returned. Returns a negative errno on a
+ * device error.
+ */
+USTACK_API int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *ctx, ustack_time_t now),
+			      void *ctx, struct pollfd *extra, int nextra);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

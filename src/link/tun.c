@@ -1,0 +1,423 @@
+/*
+ * The TUN driver and its event loop (include/ustack/tun.h).
+ *
+ * The kernel side is configured with the classic interface ioctls on an
+ * AF_INET datagram socket (address, netmask, MTU, flags): enough for IPv4,
+ * and with no dependency beyond libc. The device is read until it reports
+ * EAGAIN, so a burst costs one wakeup; each packet written is one write(2),
+ * since TUN has no batched write.
+ *
+ * With faults configured, packets in both directions pass through the link
+ * model of impair.c and wait in a small time-ordered heap until their
+ * delivery time, exactly as packets do on a simulator link.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ustack/tun.h>
+
+#include "link/impair.h"
+
+#define TUN_BATCH 64
+#define TUN_MAX_PACKET 65536
+
+struct delayed {
+	ustack_time_t at;
+	uint64_t seq;
+	uint8_t *pkt;
+	size_t len;
+	bool inbound; /* toward the stack, or toward the kernel */
+};
+
+struct ustack_tun {
+	int fd;
+	char name[IFNAMSIZ];
+	uint32_t kernel_addr;
+	struct ustack_tun_stats stats;
+	bool impaired;
+	struct us_rng rng;
+	struct us_link_model out, in;
+	struct delayed *heap;
+	size_t nheap, cap_heap;
+	uint64_t seq;
+	ustack_time_t now; /* the loop's latest reading, for output's fault model */
+	struct ustack *st; /* where inbound packets go, while running */
+};
+
+ustack_time_t ustack_clock_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ustack_time_t)ts.tv_sec * 1000000000u + (ustack_time_t)ts.tv_nsec;
+}
+
+static int ifreq_ioctl(int sock, unsigned long req, struct ifreq *ifr)
+{
+	return ioctl(sock, req, ifr) < 0 ? -errno : 0;
+}
+
+static void set_sin(struct sockaddr *sa, uint32_t addr)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr) };
+	memcpy(sa, &sin, sizeof(sin));
+}
+
+static int configure(const struct ustack_tun *tun, uint8_t prefix, uint16_t mtu)
+{
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	struct ifreq ifr;
+	int err;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, tun->name, IFNAMSIZ);
+	set_sin(&ifr.ifr_addr, tun->kernel_addr);
+	if ((err = ifreq_ioctl(sock, SIOCSIFADDR, &ifr)))
+		goto out;
+	set_sin(&ifr.ifr_netmask, prefix ? ~0u << (32 - prefix) : 0);
+	if ((err = ifreq_ioctl(sock, SIOCSIFNETMASK, &ifr)))
+		goto out;
+	ifr.ifr_mtu = mtu;
+	if ((err = ifreq_ioctl(sock, SIOCSIFMTU, &ifr)))
+		goto out;
+	if ((err = ifreq_ioctl(sock, SIOCGIFFLAGS, &ifr)))
+		goto out;
+	/* The stack speaks IPv4 only: keep the kernel from sending IPv6
+	 * (router solicitations and the like) into it. Best effort. */
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", tun->name);
+	int pf = open(path, O_WRONLY | O_CLOEXEC);
+	if (pf >= 0) {
+		if (write(pf, "1", 1) < 0) {
+			/* not fatal: IPv6 packets are counted and dropped */
+		}
+		close(pf);
+	}
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	err = ifreq_ioctl(sock, SIOCSIFFLAGS, &ifr);
+out:
+	close(sock);
+	return err;
+}
+
+static bool params_zero(const struct ustack_link_params *p)
+{
+	return !p->delay && !p->jitter && p->loss <= 0 && p->duplicate <= 0 && p->reorder <= 0 && p->corrupt <= 0 &&
+	       !p->rate_bps;
+}
+
+int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out)
+{
+	if (!cfg || !out || !cfg->addr || cfg->prefix > 30)
+		return -EINVAL;
+	struct ustack_tun *tun = calloc(1, sizeof(*tun));
+	if (!tun)
+		return -ENOMEM;
+	tun->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (tun->fd < 0) {
+		int err = -errno;
+		free(tun);
+		return err;
+	}
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	if (cfg->name) {
+		size_t n = strlen(cfg->name);
+		if (n >= IFNAMSIZ) {
+			close(tun->fd);
+			free(tun);
+			return -ENAMETOOLONG;
+		}
+		memcpy(ifr.ifr_name, cfg->name, n);
+	}
+	int err = ifreq_ioctl(tun->fd, TUNSETIFF, &ifr);
+	if (err)
+		goto fail;
+	memcpy(tun->name, ifr.ifr_name, IFNAMSIZ);
+	uint32_t mask = ~0u << (32 - cfg->prefix);
+	tun->kernel_addr = cfg->kernel_addr;
+	if (!tun->kernel_addr) {
+		/* The subnet's first host, or its second if that is ours. */
+		tun->kernel_addr = (cfg->addr & mask) + 1;
+		if (tun->kernel_addr == cfg->addr)
+			tun->kernel_addr++;
+	}
+	if (!cfg->no_configure && (err = configure(tun, cfg->prefix, cfg->mtu ? cfg->mtu : 1500)))
+		goto fail;
+	tun->impaired = !params_zero(&cfg->impair);
+	tun->out.p = cfg->impair;
+	tun->in.p = cfg->impair;
+	us_rng_seed(&tun->rng, cfg->seed);
+	*out = tun;
+	return 0;
+fail:
+	close(tun->fd);
+	free(tun);
+	return err;
+}
+
+void ustack_tun_close(struct ustack_tun *tun)
+{
+	if (!tun)
+		return;
+	for (size_t i = 0; i < tun->nheap; i++)
+		free(tun->heap[i].pkt);
+	free(tun->heap);
+	us_link_model_fini(&tun->out);
+	us_link_model_fini(&tun->in);
+	close(tun->fd);
+	free(tun);
+}
+
+int ustack_tun_fd(const struct ustack_tun *tun)
+{
+	return tun->fd;
+}
+
+const char *ustack_tun_name(const struct ustack_tun *tun)
+{
+	return tun->name;
+}
+
+uint32_t ustack_tun_kernel_addr(const struct ustack_tun *tun)
+{
+	return tun->kernel_addr;
+}
+
+void ustack_tun_get_stats(const struct ustack_tun *tun, struct ustack_tun_stats *out)
+{
+	*out = tun->stats;
+	out->impair_out = tun->out.stats;
+	out->impair_in = tun->in.stats;
+}
+
+/* ---- the delay heap, ordered by (time, arrival order) ---- */
+
+static bool before(const struct delayed *a, const struct delayed *b)
+{
+	return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void heap_push(struct ustack_tun *tun, struct delayed d)
+{
+	if (tun->nheap == tun->cap_heap) {
+		size_t ncap = tun->cap_heap ? tun->cap_heap * 2 : 64;
+		struct delayed *n = realloc(tun->heap, ncap * sizeof(*n));
+		if (!n) {
+			free(d.pkt);
+			return;
+		}
+		tun->heap = n;
+		tun->cap_heap = ncap;
+	}
+	d.seq = tun->seq++;
+	size_t i = tun->nheap++;
+	while (i > 0 && before(&d, &tun->heap[(i - 1) / 2])) {
+		tun->heap[i] = tun->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	tun->heap[i] = d;
+}
+
+static struct delayed heap_pop(struct ustack_tun *tun)
+{
+	struct delayed top = tun->heap[0], last = tun->heap[--tun->nheap];
+	size_t n = tun->nheap, i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && before(&tun->heap[c + 1], &tun->heap[c]))
+			c++;
+		if (!before(&tun->heap[c], &last))
+			break;
+		tun->heap[i] = tun->heap[c];
+		i = c;
+	}
+	if (n)
+		tun->heap[i] = last;
+	return top;
+}
+
+/* Applies the link model to a packet; the copies wait in the heap. */
+static void impair(struct ustack_tun *tun, struct us_link_model *m, const uint8_t *pkt, size_t len, bool inbound)
+{
+	struct us_link_fate fate;
+	if (us_link_fate(m, &tun->rng, tun->now, len, &fate))
+		return;
+	for (int c = 0; c < fate.copies; c++) {
+		uint8_t *copy = malloc(len);
+		if (!copy)
+			return;
+		memcpy(copy, pkt, len);
+		if (fate.flip[c] >= 0)
+			copy[fate.flip[c] / 8] ^= (uint8_t)(1u << (fate.flip[c] % 8));
+		heap_push(tun, (struct delayed){ .at = fate.at[c], .pkt = copy, .len = len, .inbound = inbound });
+	}
+}
+
+static void write_packet(struct ustack_tun *tun, const struct iovec *iov, int iovcnt, size_t len)
+{
+	if (writev(tun->fd, iov, iovcnt) < 0) {
+		tun->stats.tx_errors++;
+		return;
+	}
+	tun->stats.tx_packets++;
+	tun->stats.tx_bytes += len;
+}
+
+void ustack_tun_output(void *ctx, const struct iovec *iov, int iovcnt)
+{
+	struct ustack_tun *tun = ctx;
+	size_t len = 0;
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (!tun->impaired) {
+		write_packet(tun, iov, iovcnt, len);
+		return;
+	}
+	uint8_t buf[TUN_MAX_PACKET];
+	if (len > sizeof(buf))
+		return;
+	size_t off = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	impair(tun, &tun->out, buf, len, false);
+}
+
+/* Sends on what the fault model has held back and is now due. */
+static void flush_due(struct ustack_tun *tun, ustack_time_t now)
+{
+	while (tun->nheap && tun->heap[0].at <= now) {
+		struct delayed d = heap_pop(tun);
+		if (d.inbound) {
+			ustack_input(tun->st, now, d.pkt, d.len);
+		} else {
+			struct iovec iov = { d.pkt, d.len };
+			write_packet(tun, &iov, 1, d.len);
+		}
+		free(d.pkt);
+	}
+}
+
+/* Reads everything the kernel has queued, a batch at a time. */
+static int read_all(struct ustack_tun *tun, struct ustack *st)
+{
+	static __thread uint8_t buf[TUN_MAX_PACKET];
+	for (;;) {
+		int n = 0;
+		for (; n < TUN_BATCH; n++) {
+			ssize_t r = read(tun->fd, buf, sizeof(buf));
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return 0;
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			tun->stats.rx_packets++;
+			tun->stats.rx_bytes += (uint64_t)r;
+			tun->now = ustack_clock_now();
+			if (tun->impaired)
+				impair(tun, &tun->in, buf, (size_t)r, true);
+			else
+				ustack_input(st, tun->now, buf, (size_t)r);
+		}
+		(void)n;
+	}
+}
+
+static uint32_t epoll_bits(short events)
+{
+	return ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0);
+}
+
+int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *ctx, ustack_time_t now), void *ctx,
+		   struct pollfd *extra, int nextra)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	short *watched = calloc((size_t)(nextra > 0 ? nextra : 1), sizeof(*watched));
+	int ret = 0;
+	if (!watched || epoll_ctl(ep, EPOLL_CTL_ADD, tun->fd, &ev) < 0) {
+		ret = watched ? -errno : -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < nextra; i++) {
+		struct epoll_event e = { .events = epoll_bits(extra[i].events), .data.u32 = (uint32_t)i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, extra[i].fd, &e) < 0) {
+			ret = -errno;
+			goto out;
+		}
+		watched[i] = extra[i].events;
+	}
+	tun->st = st;
+	for (;;) {
+		ustack_time_t now = ustack_clock_now();
+		tun->now = now;
+		flush_due(tun, now);
+		ustack_poll(st, now);
+		if ((ret = step(ctx, now)))
+			break;
+		for (int i = 0; i < nextra; i++) {
+			extra[i].revents = 0;
+			/* The application says what it wants next: an fd it
+			 * cannot serve now (its socket is full) is not watched,
+			 * so it cannot spin the loop. */
+			if (extra[i].events != watched[i]) {
+				struct epoll_event e = { .events = epoll_bits(extra[i].events), .data.u32 = (uint32_t)i };
+				epoll_ctl(ep, EPOLL_CTL_MOD, extra[i].fd, &e);
+				watched[i] = extra[i].events;
+			}
+		}
+		/* What the application sent may have set new deadlines. */
+		ustack_time_t next = ustack_next_deadline(st);
+		if (tun->nheap && tun->heap[0].at < next)
+			next = tun->heap[0].at;
+		now = ustack_clock_now();
+		int timeout = -1;
+		if (next != USTACK_TIME_NEVER)
+			timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+		struct epoll_event evs[16];
+		int n = epoll_wait(ep, evs, 16, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == UINT32_MAX) {
+				if ((ret = read_all(tun, st)) < 0)
+					goto out;
+				continue;
+			}
+			uint32_t e = evs[i].events;
+			extra[evs[i].data.u32].revents = (short)(((e & EPOLLIN) ? POLLIN : 0) | ((e & EPOLLOUT) ? POLLOUT : 0) |
+								 ((e & EPOLLHUP) ? POLLHUP : 0) |
+								 ((e & EPOLLERR) ? POLLERR : 0));
+		}
+	}
+out:
+	tun->st = NULL;
+	free(watched);
+	close(ep);
+	return ret;
+}
