@@ -355,16 +355,22 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 		return -errno;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
 	short *watched = calloc((size_t)(nextra > 0 ? nextra : 1), sizeof(*watched));
+	/* Regular files cannot be watched (epoll says EPERM) and are always
+	 * ready: the loop reports them so without sleeping. */
+	bool *always = calloc((size_t)(nextra > 0 ? nextra : 1), sizeof(*always));
 	int ret = 0;
-	if (!watched || epoll_ctl(ep, EPOLL_CTL_ADD, tun->fd, &ev) < 0) {
-		ret = watched ? -errno : -ENOMEM;
+	if (!watched || !always || epoll_ctl(ep, EPOLL_CTL_ADD, tun->fd, &ev) < 0) {
+		ret = watched && always ? -errno : -ENOMEM;
 		goto out;
 	}
 	for (int i = 0; i < nextra; i++) {
 		struct epoll_event e = { .events = epoll_bits(extra[i].events), .data.u32 = (uint32_t)i };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, extra[i].fd, &e) < 0) {
-			ret = -errno;
-			goto out;
+			if (errno != EPERM) {
+				ret = -errno;
+				goto out;
+			}
+			always[i] = true;
 		}
 		watched[i] = extra[i].events;
 	}
@@ -376,8 +382,14 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 		ustack_poll(st, now);
 		if ((ret = step(ctx, now)))
 			break;
+		bool ready_now = false;
 		for (int i = 0; i < nextra; i++) {
 			extra[i].revents = 0;
+			if (always[i]) {
+				extra[i].revents = extra[i].events;
+				ready_now |= extra[i].events != 0;
+				continue;
+			}
 			/* The application says what it wants next: an fd it
 			 * cannot serve now (its socket is full) is not watched,
 			 * so it cannot spin the loop. */
@@ -395,6 +407,8 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 		int timeout = -1;
 		if (next != USTACK_TIME_NEVER)
 			timeout = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+		if (ready_now)
+			timeout = 0;
 		struct epoll_event evs[16];
 		int n = epoll_wait(ep, evs, 16, timeout);
 		if (n < 0) {
@@ -418,6 +432,7 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 out:
 	tun->st = NULL;
 	free(watched);
+	free(always);
 	close(ep);
 	return ret;
 }

@@ -94,7 +94,7 @@ struct us_cubic {
 };
 
 /* Out-of-order data waiting in the receive ring (tcp_reass.c). */
-#define US_REASS_MAX 16
+#define US_REASS_MAX 32
 struct us_reass {
 	uint8_t n;
 	bool fin;         /* a FIN arrived out of order, at fin_seq */
