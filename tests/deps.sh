@@ -1,11 +1,19 @@
 #!/bin/sh
 # Installs what `make check` needs on Debian when it is missing: Criterion
-# for the unit tests, and clang (with its sanitizer runtime) when CC is
-# clang. As root it uses apt-get; otherwise it says what to install.
+# for the unit tests, the kernel-side peers of the interoperability tests,
+# and clang (with its sanitizer runtime) when CC is clang. As root it uses apt-get; otherwise it says what to install.
 set -eu
 need=""
 [ -f /usr/include/criterion/criterion.h ] || need="$need libcriterion-dev"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+# The interoperability tests: the kernel's peers and the tools to watch them.
+command -v python3 >/dev/null 2>&1 || need="$need python3"
+command -v curl >/dev/null 2>&1 || need="$need curl"
+command -v nc >/dev/null 2>&1 || need="$need netcat-openbsd"
+command -v nft >/dev/null 2>&1 || need="$need nftables"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v bc >/dev/null 2>&1 || need="$need bc"
+command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 case "${CC:-cc}" in
 *clang*) command -v "${CC}" >/dev/null 2>&1 || need="$need clang libclang-rt-dev" ;;
 esac

@@ -50,5 +50,31 @@ for dir in "$@"; do
 		record "$variant/demo" 0 1
 	fi
 done
+# Interoperability with the Linux kernel over TUN, each script in a network
+# namespace of its own; run once, with the last build given (the sanitized
+# one), so the sanitizers watch the tools on real traffic too.
+for dir in "$@"; do last=$dir; done
+here=$(dirname "$0")
+run_interop() { # name env...
+	name=$1
+	shift
+	env "$@" USTACK_BIN="$last/bin" sh "$here/interop/${name%%:*}.sh" >"$log" 2>&1
+	line=$(tail -n 1 "$log")
+	p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+	f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+	if [ -z "$p" ]; then
+		p=0
+		f=1
+	fi
+	[ "$f" -eq 0 ] || cat "$log"
+	record "interop/$name" "$p" "$f"
+}
+if [ -d "$here/interop" ] && [ "${USTACK_NO_INTEROP:-0}" != 1 ]; then
+	run_interop article
+	run_interop timewait
+	run_interop transfer
+	run_interop transfer:bad-link IMPAIR=1
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

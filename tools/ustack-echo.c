@@ -38,6 +38,8 @@ struct app {
 	bool reuse, hold;
 	const char *message;
 	uint32_t host;
+	ustack_time_t connect_at; /* the client waits until then, link up */
+	int wait_ms;
 	int lfd, fd;
 	enum phase phase;
 	ustack_time_t done_at;
@@ -49,7 +51,7 @@ struct app {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ustack-echo server [--port N] [--rounds N] [--reuseaddr] [--hold] [network options]\n"
-		   "       ustack-echo client HOST [PORT] [--message TEXT] [network options]\n"
+		   "       ustack-echo client HOST [PORT] [--message TEXT] [--wait MS] [network options]\n"
 		   "The article's echo programs on ustack: the server accepts, prints 'Connected by',\n"
 		   "echoes and closes first; the client sends 'Hello, world' and prints the reply.\n"
 		   "  --port N       server port (default 9999)\n"
@@ -57,7 +59,8 @@ static void usage(FILE *f)
 		   "                 previous connection's TIME_WAIT still holds it\n"
 		   "  --reuseaddr    set SO_REUSEADDR before bind, as the article's fix does\n"
 		   "  --hold         after the last round, stay until TIME_WAIT (2MSL = 60 s) is over\n"
-		   "  --message TEXT what the client sends (default 'Hello, world')\n");
+		   "  --message TEXT what the client sends (default 'Hello, world')\n"
+		   "  --wait MS      the client brings the link up, then waits MS before connecting\n");
 	tool_common_usage(f);
 }
 
@@ -101,11 +104,6 @@ static void print_bytes_repr(const char *prefix, const char *s, size_t n)
 	}
 	printf("'\n");
 	fflush(stdout);
-}
-
-static int conn_state(struct app *a)
-{
-	return a->fd >= 0 ? ustack_sock_state(a->net.st, a->fd) : USTACK_TCP_CLOSED;
 }
 
 static int server_step(struct app *a, ustack_time_t now)
@@ -164,6 +162,21 @@ static int client_step(struct app *a, ustack_time_t now)
 	struct ustack *st = a->net.st;
 	switch (a->phase) {
 	case LISTENING: { /* connecting */
+		if (a->fd < 0) {
+			if (now < a->connect_at) {
+				ustack_tun_wake_at(a->net.tun, a->connect_at);
+				return 0;
+			}
+			a->fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
+			struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(a->port),
+						   .sin_addr.s_addr = htonl(a->host) };
+			int r = ustack_connect(st, a->fd, (struct sockaddr *)&sin, sizeof(sin));
+			if (r != -EINPROGRESS) {
+				fprintf(stderr, "connect: %s\n", strerror(-r));
+				return 1;
+			}
+			return 0;
+		}
 		int ev = ustack_sock_poll(st, a->fd);
 		if (ev & POLLERR) {
 			int err = 0;
@@ -222,8 +235,10 @@ static int step(void *ctx, ustack_time_t now)
 	ustack_tcp_foreach(a->net.st, count_busy, &busy);
 	if (a->hold)
 		return ustack_next_deadline(a->net.st) == USTACK_TIME_NEVER ? 1 : 0;
-	if (busy && now - a->done_at < USTACK_SEC(10))
+	if (busy && now - a->done_at < USTACK_SEC(10)) {
+		ustack_tun_wake_at(a->net.tun, a->done_at + USTACK_SEC(10));
 		return 0;
+	}
 	return 1;
 }
 
@@ -263,6 +278,8 @@ int main(int argc, char **argv)
 			a.port = (uint16_t)atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
 			a.rounds = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--wait") && i + 1 < argc) {
+			a.wait_ms = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--message") && i + 1 < argc) {
 			a.message = argv[++i];
 		} else if (!a.server && argv[i][0] != '-' && positional == 0) {
@@ -290,18 +307,12 @@ int main(int argc, char **argv)
 	if (a.server) {
 		r = start_round(&a);
 	} else {
-		a.fd = ustack_socket(a.net.st, AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(a.port),
-					   .sin_addr.s_addr = htonl(a.host) };
-		r = ustack_connect(a.net.st, a.fd, (struct sockaddr *)&sin, sizeof(sin));
-		r = r == -EINPROGRESS ? 0 : r;
-		if (r)
-			fprintf(stderr, "connect: %s\n", strerror(-r));
+		a.connect_at = ustack_clock_now() + USTACK_MSEC(a.wait_ms);
 		a.phase = LISTENING;
+		r = 0;
 	}
 	if (r == 0)
 		r = ustack_tun_run(a.net.tun, a.net.st, step, &a, NULL, 0);
-	(void)conn_state;
 	tool_net_close(&a.net);
 	return r == 1 ? 0 : r == 0 ? 0 : r < 0 ? 1 : r;
 }

@@ -243,6 +243,7 @@ static int drain(void *ctx, ustack_time_t now)
 	static ustack_time_t start;
 	if (!start)
 		start = now;
+	ustack_tun_wake_at(a->net.tun, start + USTACK_SEC(10));
 	return !busy || now - start > USTACK_SEC(10);
 }
 

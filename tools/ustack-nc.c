@@ -68,15 +68,24 @@ static int count_busy(void *ctx, const struct ustack_conn_info *ci)
 	return 0;
 }
 
+/* Done once the closing handshake is over (TIME_WAIT counts as over), or
+ * after 10 s of trying. */
+static int finished(struct app *a, ustack_time_t now)
+{
+	int busy = 0;
+	ustack_tcp_foreach(a->net.st, count_busy, &busy);
+	if (!busy || now - a->end_at > USTACK_SEC(10))
+		return 1;
+	ustack_tun_wake_at(a->net.tun, a->end_at + USTACK_SEC(10));
+	return 0;
+}
+
 static int step(void *ctx, ustack_time_t now)
 {
 	struct app *a = ctx;
 	struct ustack *st = a->net.st;
-	if (a->end_at) {
-		int busy = 0;
-		ustack_tcp_foreach(st, count_busy, &busy);
-		return !busy || now - a->end_at > USTACK_SEC(10);
-	}
+	if (a->end_at)
+		return finished(a, now);
 	if (!a->connected) {
 		if (a->listen) {
 			a->fd = ustack_accept(st, a->lfd, NULL, NULL);
@@ -151,6 +160,7 @@ static int step(void *ctx, ustack_time_t now)
 	if (a->net_eof) {
 		ustack_close(st, a->fd);
 		a->end_at = now;
+		return finished(a, now);
 	}
 	return 0;
 }

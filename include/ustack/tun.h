@@ -76,6 +76,10 @@ USTACK_API ustack_time_t ustack_clock_now(void);
 USTACK_API int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *ctx, ustack_time_t now),
 			      void *ctx, struct pollfd *extra, int nextra);
 
+/* From within step: wake the loop no later than `at` even if nothing
+ * arrives (an application's own timer). Holds for the next sleep only. */
+USTACK_API void ustack_tun_wake_at(struct ustack_tun *tun, ustack_time_t at);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,6 +53,7 @@ struct ustack_tun {
 	size_t nheap, cap_heap;
 	uint64_t seq;
 	ustack_time_t now; /* the loop's latest reading, for output's fault model */
+	ustack_time_t wake; /* the application's own deadline for this sleep */
 	struct ustack *st; /* where inbound packets go, while running */
 };
 
@@ -342,6 +343,12 @@ static int read_all(struct ustack_tun *tun, struct ustack *st)
 	}
 }
 
+void ustack_tun_wake_at(struct ustack_tun *tun, ustack_time_t at)
+{
+	if (at < tun->wake)
+		tun->wake = at;
+}
+
 static uint32_t epoll_bits(short events)
 {
 	return ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0);
@@ -380,6 +387,7 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 		tun->now = now;
 		flush_due(tun, now);
 		ustack_poll(st, now);
+		tun->wake = USTACK_TIME_NEVER;
 		if ((ret = step(ctx, now)))
 			break;
 		bool ready_now = false;
@@ -403,6 +411,8 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 		ustack_time_t next = ustack_next_deadline(st);
 		if (tun->nheap && tun->heap[0].at < next)
 			next = tun->heap[0].at;
+		if (tun->wake < next)
+			next = tun->wake;
 		now = ustack_clock_now();
 		int timeout = -1;
 		if (next != USTACK_TIME_NEVER)
