@@ -2,9 +2,15 @@
  * Sockets: the BSD socket calls, on a ustack instance.
  *
  * Each call takes the stack first and otherwise mirrors its POSIX namesake,
- * with the same constants (AF_INET, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR,
- * IPPROTO_TCP, TCP_NODELAY, SHUT_WR, ...) and the same errors, returned as a
- * negative errno instead of through errno.
+ * with the same constants (AF_INET, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET,
+ * SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_WR, MSG_PEEK, ...) and the
+ * same errors, returned as a negative errno instead of through errno.
+ *
+ * SOCK_STREAM sockets are TCP, SOCK_DGRAM sockets UDP. On UDP, one send is
+ * one datagram and one receive takes one whole datagram: what does not fit
+ * the buffer is discarded, and MSG_TRUNC returns the datagram's real length,
+ * as on Linux. A UDP socket takes SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF,
+ * SO_SNDBUF, SO_ERROR and SO_TYPE.
  *
  * Every socket is non-blocking: the core never waits. A call that would
  * block returns -EAGAIN (connect: -EINPROGRESS), and the caller waits for
@@ -60,6 +66,12 @@ USTACK_API int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, s
 USTACK_API int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len);
 USTACK_API ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags);
 USTACK_API ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags);
+/* On TCP, as send and recv: the address is ignored, and recvfrom reports
+ * none (length 0), as Linux does for a stream. */
+USTACK_API ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags,
+				 const struct sockaddr *addr, socklen_t addrlen);
+USTACK_API ssize_t ustack_recvfrom(struct ustack *st, int fd, void *buf, size_t len, int flags,
+				   struct sockaddr *addr, socklen_t *addrlen);
 USTACK_API int ustack_shutdown(struct ustack *st, int fd, int how);
 USTACK_API int ustack_close(struct ustack *st, int fd);
 USTACK_API int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len);
@@ -71,11 +83,15 @@ USTACK_API int ustack_getsockopt(struct ustack *st, int fd, int level, int name,
  * Readiness, as poll(2) reports it: POLLIN (data, a FIN, or a connection to
  * accept), POLLOUT (room to send, or a connect that completed), POLLERR (a
  * pending error), POLLHUP (both directions closed) and POLLRDHUP (the peer
- * sent FIN). Returns the mask, or a negative errno for a bad descriptor.
+ * sent FIN). On UDP: POLLIN while a datagram waits, POLLOUT always,
+ * POLLERR while an error waits. Returns the mask, or a negative errno for
+ * a bad descriptor.
  */
 USTACK_API int ustack_sock_poll(struct ustack *st, int fd);
 
-/* The TCP state of a socket, or a negative errno. */
+/* The TCP state of a socket, or a negative errno. A UDP socket is
+ * USTACK_TCP_ESTABLISHED while connected, else USTACK_TCP_CLOSED, as Linux
+ * keeps its state. */
 USTACK_API int ustack_sock_state(struct ustack *st, int fd);
 
 #ifdef __cplusplus

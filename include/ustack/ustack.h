@@ -94,6 +94,16 @@ struct ustack_config {
 	uint8_t retries2;        /* data retransmissions before -ETIMEDOUT; default 15 */
 	uint16_t ephemeral_lo;  /* ephemeral port range; default 32768 */
 	uint16_t ephemeral_hi;  /* default 60999 */
+
+	/* IPv4 reassembly (RFC 791 3.2, RFC 815), with Linux's limits. A
+	 * fragment that would exceed one is dropped and counted. */
+	uint32_t ipfrag_max;     /* datagrams in reassembly at once; default 64 */
+	uint32_t ipfrag_mem;     /* bytes all of them may hold; default 4194304, Linux's ipfrag_high_thresh */
+	uint32_t ipfrag_time_ms; /* a datagram's time to complete; default 30000, Linux's ipfrag_time */
+	/* ICMP errors sent (RFC 1122 3.2.2): a token bucket, Linux's
+	 * net.ipv4.icmp_msgs_per_sec and icmp_msgs_burst. */
+	uint32_t icmp_msgs_per_sec; /* default 1000 */
+	uint32_t icmp_msgs_burst;   /* default 50 */
 };
 
 /*
@@ -124,6 +134,22 @@ struct ustack_config {
 	X(TCP_KEEPALIVE_PROBES, "tcp.keepalive_probes")                        \
 	X(TCP_TIMEWAIT_EXPIRED, "tcp.timewait.expired")                        \
 	X(TCP_TIMEWAIT_RECYCLED, "tcp.timewait.recycled")                      \
+	X(IP_FRAG_IN, "ip.frag.in")                                            \
+	X(IP_FRAG_REASSEMBLED, "ip.frag.reassembled")                          \
+	X(IP_FRAG_FRAGMENTED, "ip.frag.fragmented")                            \
+	X(IP_FRAG_CREATED, "ip.frag.created")                                  \
+	X(UDP_IN, "udp.in")                                                    \
+	X(UDP_OUT, "udp.out")                                                  \
+	X(ICMP_IN, "icmp.in")                                                  \
+	X(ICMP_OUT, "icmp.out")                                                \
+	X(ICMP_IN_ECHO, "icmp.in.echo")                                        \
+	X(ICMP_OUT_ECHO_REPLY, "icmp.out.echo_reply")                          \
+	X(ICMP_IN_DEST_UNREACH, "icmp.in.dest_unreach")                        \
+	X(ICMP_IN_HARD_ERRORS, "icmp.in.hard_errors")                          \
+	X(ICMP_IN_SOFT_ERRORS, "icmp.in.soft_errors")                          \
+	X(ICMP_OUT_DEST_UNREACH, "icmp.out.dest_unreach")                      \
+	X(ICMP_OUT_TIME_EXCEEDED, "icmp.out.time_exceeded")                    \
+	X(ICMP_OUT_RATE_LIMITED, "icmp.out.rate_limited")                      \
 	X(DROP_IP_TRUNCATED, "drop.ip.truncated")                              \
 	X(DROP_IP_VERSION, "drop.ip.version")                                  \
 	X(DROP_IP_HDR_LEN, "drop.ip.header_length")                            \
@@ -131,8 +157,30 @@ struct ustack_config {
 	X(DROP_IP_CHECKSUM, "drop.ip.checksum")                                \
 	X(DROP_IP_BAD_SRC, "drop.ip.bad_source")                               \
 	X(DROP_IP_NOT_FOR_US, "drop.ip.not_for_us")                            \
-	X(DROP_IP_FRAGMENT, "drop.ip.fragment")                                \
 	X(DROP_IP_PROTO, "drop.ip.unknown_protocol")                           \
+	X(DROP_IP_FRAG_BAD_LENGTH, "drop.ip.frag_bad_length")                  \
+	X(DROP_IP_FRAG_TOO_BIG, "drop.ip.frag_too_big")                        \
+	X(DROP_IP_FRAG_OVERLAP, "drop.ip.frag_overlap")                        \
+	X(DROP_IP_FRAG_DUPLICATE, "drop.ip.frag_duplicate")                    \
+	X(DROP_IP_FRAG_INCONSISTENT, "drop.ip.frag_inconsistent")              \
+	X(DROP_IP_FRAG_LIMIT, "drop.ip.frag_limit")                            \
+	X(DROP_IP_FRAG_MEM, "drop.ip.frag_mem")                                \
+	X(DROP_IP_FRAG_TIMEOUT, "drop.ip.frag_timeout")                        \
+	X(DROP_IP_FRAG_NO_MEMORY, "drop.ip.frag_no_memory")                    \
+	X(DROP_UDP_TRUNCATED, "drop.udp.truncated")                            \
+	X(DROP_UDP_LENGTH, "drop.udp.length")                                  \
+	X(DROP_UDP_CHECKSUM, "drop.udp.checksum")                              \
+	X(DROP_UDP_NO_PORT, "drop.udp.no_port")                                \
+	X(DROP_UDP_RCVBUF_FULL, "drop.udp.rcvbuf_full")                        \
+	X(DROP_UDP_NO_MEMORY, "drop.udp.no_memory")                            \
+	X(DROP_ICMP_TRUNCATED, "drop.icmp.truncated")                          \
+	X(DROP_ICMP_CHECKSUM, "drop.icmp.checksum")                            \
+	X(DROP_ICMP_IGNORED_TYPE, "drop.icmp.ignored_type")                    \
+	X(DROP_ICMP_BAD_QUOTE, "drop.icmp.bad_quote")                          \
+	X(DROP_ICMP_NO_SOCKET, "drop.icmp.no_socket")                          \
+	X(DROP_ICMP_OUT_OF_WINDOW, "drop.icmp.out_of_window")                  \
+	X(DROP_ICMP_UDP_SOFT, "drop.icmp.udp_soft_error")                      \
+	X(DROP_ICMP_FRAG_NEEDED, "drop.icmp.frag_needed")                      \
 	X(DROP_TCP_TRUNCATED, "drop.tcp.truncated")                            \
 	X(DROP_TCP_DOFF_SMALL, "drop.tcp.data_offset_small")                   \
 	X(DROP_TCP_DOFF_PAST_END, "drop.tcp.data_offset_past_end")             \

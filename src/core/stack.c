@@ -76,6 +76,11 @@ static void fill_defaults(struct ustack_config *c)
 	DEF(retries2, 15);
 	DEF(ephemeral_lo, 32768);
 	DEF(ephemeral_hi, 60999);
+	DEF(ipfrag_max, 64);
+	DEF(ipfrag_mem, 4194304);
+	DEF(ipfrag_time_ms, 30000);
+	DEF(icmp_msgs_per_sec, 1000);
+	DEF(icmp_msgs_burst, 50);
 #undef DEF
 }
 
@@ -102,6 +107,14 @@ int ustack_create(const struct ustack_config *cfg, struct ustack **out)
 		c.alloc(c.alloc_ctx, st, sizeof(*st), 0);
 		return err;
 	}
+	if (us_udp_init(st) || us_frag_init(st)) {
+		us_udp_fini(st);
+		us_frag_fini(st);
+		us_tcp_fini(st);
+		c.alloc(c.alloc_ctx, st, sizeof(*st), 0);
+		return -ENOMEM;
+	}
+	us_icmp_init(st);
 	*out = st;
 	return 0;
 }
@@ -111,6 +124,8 @@ void ustack_destroy(struct ustack *st)
 	if (!st)
 		return;
 	us_socktab_fini(st);
+	us_udp_fini(st);
+	us_frag_fini(st);
 	us_tcp_fini(st);
 	st->cfg.alloc(st->cfg.alloc_ctx, st, sizeof(*st), 0);
 }
@@ -134,12 +149,14 @@ ustack_time_t ustack_poll(struct ustack *st, ustack_time_t now)
 {
 	advance(st, now);
 	us_tcp_timers_run(st);
+	us_frag_expire(st);
 	return ustack_next_deadline(st);
 }
 
 ustack_time_t ustack_next_deadline(const struct ustack *st)
 {
-	return us_tcp_next_deadline(st);
+	ustack_time_t tcp = us_tcp_next_deadline(st), frag = us_frag_next_deadline(st);
+	return frag < tcp ? frag : tcp;
 }
 
 ustack_time_t ustack_now(const struct ustack *st)

@@ -14,8 +14,10 @@
 #include <ustack/ustack.h>
 
 #include "core/siphash.h"
+#include "ip/ip.h"
 #include "socket/socket.h"
 #include "tcp/tcp.h"
+#include "udp/udp.h"
 
 struct ustack {
 	struct ustack_config cfg; /* with defaults filled in */
@@ -25,8 +27,12 @@ struct ustack {
 	uint64_t stats[USTACK_STAT__COUNT];
 	uint16_t ip_id;
 	struct us_tcp_layer tcp;
+	struct us_udp_layer udp;
+	struct us_frag_table frag; /* IPv4 datagrams in reassembly */
+	struct us_icmp_state icmp; /* the rate limit of ICMP errors */
 	struct us_socktab socks;
-	/* Headers of the packet being sent: IPv4 + TCP with options. */
+	/* Headers of the packet being sent: IPv4 + TCP with options (or UDP,
+	 * or ICMP). */
 	uint8_t hdr[20 + 60];
 };
 
@@ -39,6 +45,10 @@ static inline void us_count(struct ustack *st, enum ustack_stat s)
 {
 	st->stats[s]++;
 }
+
+/* Checks the stack's invariants (check.c): 0, or -1 with the first broken
+ * one described in why. For fuzzers and tests; it walks everything. */
+int us_check_invariants(struct ustack *st, char *why, size_t n);
 
 /* Counts a drop and tells the trace hook; seg may be NULL. */
 void us_drop(struct ustack *st, enum ustack_stat reason, const struct ustack_tcp_segment *seg,

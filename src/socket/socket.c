@@ -1,10 +1,12 @@
 /*
  * The BSD socket calls on a stack: argument checking, the descriptor table
  * and socket options here; what a call does to a connection in
- * tcp/tcp_usrreq.c. Every error is the one Linux returns for the same call,
- * as a negative errno.
+ * tcp/tcp_usrreq.c, to a UDP socket in udp/udp.c. A descriptor names either
+ * (socket.h); each call dispatches on the kind. Every error is the one
+ * Linux returns for the same call, as a negative errno.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <ustack/socket.h>
@@ -19,7 +21,7 @@
 #define US_MIN_RCVBUF 2304u
 #define US_MIN_SNDBUF 4608u
 
-int us_fd_alloc(struct ustack *st, struct us_tcb *tcb)
+int us_fd_alloc(struct ustack *st, struct us_node *n)
 {
 	struct us_socktab *t = &st->socks;
 	if (t->used >= st->cfg.max_sockets)
@@ -28,7 +30,7 @@ int us_fd_alloc(struct ustack *st, struct us_tcb *tcb)
 		t->hint++;
 	if (t->hint == t->cap) {
 		uint32_t ncap = t->cap ? t->cap * 2 : 16;
-		struct us_tcb **nv = us_realloc(st, t->v, t->cap * sizeof(*nv), ncap * sizeof(*nv));
+		struct us_node **nv = us_realloc(st, t->v, t->cap * sizeof(*nv), ncap * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
 		memset(nv + t->cap, 0, (ncap - t->cap) * sizeof(*nv));
@@ -36,10 +38,14 @@ int us_fd_alloc(struct ustack *st, struct us_tcb *tcb)
 		t->cap = ncap;
 	}
 	uint32_t i = t->hint++;
-	t->v[i] = tcb;
+	t->v[i] = n;
 	t->used++;
-	tcb->fd = (int)(i + US_FD_FIRST);
-	return tcb->fd;
+	int fd = (int)(i + US_FD_FIRST);
+	if (n->kind == US_NODE_UDP)
+		((struct us_udp_sock *)n)->fd = fd;
+	else
+		((struct us_tcb *)n)->fd = fd;
+	return fd;
 }
 
 void us_fd_release(struct ustack *st, int fd)
@@ -57,9 +63,14 @@ void us_socktab_fini(struct ustack *st)
 	struct us_socktab *t = &st->socks;
 	/* Sockets in the TCP tables are freed with them; the rest here. */
 	for (uint32_t i = 0; i < t->cap; i++) {
-		struct us_tcb *tcb = t->v[i];
-		if (!tcb)
+		struct us_node *n = t->v[i];
+		if (!n)
 			continue;
+		if (n->kind == US_NODE_UDP) {
+			us_udp_free(st, (struct us_udp_sock *)n);
+			continue;
+		}
+		struct us_tcb *tcb = (struct us_tcb *)n;
 		tcb->fd = -1;
 		if (!tcb->n.in_hash)
 			us_tcb_free(st, tcb);
@@ -69,7 +80,7 @@ void us_socktab_fini(struct ustack *st)
 	t->cap = 0;
 }
 
-static struct us_tcb *lookup(struct ustack *st, int fd)
+static struct us_node *lookup(struct ustack *st, int fd)
 {
 	if (!st || fd < US_FD_FIRST)
 		return NULL;
@@ -77,10 +88,38 @@ static struct us_tcb *lookup(struct ustack *st, int fd)
 	return i < st->socks.cap ? st->socks.v[i] : NULL;
 }
 
-#define GET_TCB(st, fd)                                                                                    \
-	struct us_tcb *tcb = lookup(st, fd);                                                               \
-	if (!tcb)                                                                                          \
+/*
+ * Linux's tcp_write_err: a connection that times out reports the soft ICMP
+ * error it last recorded (tcp/tcp_icmp.c) instead of ETIMEDOUT. The timers
+ * set ETIMEDOUT; the exchange is made here, before any call can read the
+ * error, so that TCP's timer code needs no knowledge of ICMP. The error
+ * counts only if nothing was acknowledged after it came.
+ */
+static struct us_tcb *as_tcb(struct us_node *n)
+{
+	struct us_tcb *tcb = (struct us_tcb *)n;
+	if (tcb->soft_err && tcb->state == USTACK_TCP_CLOSED && tcb->so_error == ETIMEDOUT) {
+		if (tcb->snd_una == tcb->soft_err_una)
+			tcb->so_error = tcb->soft_err;
+		tcb->soft_err = 0;
+	}
+	return tcb;
+}
+
+/* The socket named by fd as `node`, or -EBADF; on the TCP side of a
+ * dispatch, `tcb`. */
+#define GET_NODE(st, fd)                                                                                   \
+	struct us_node *node = lookup(st, fd);                                                             \
+	if (!node)                                                                                         \
 		return -EBADF;
+
+#define IS_UDP(n) ((n)->kind == US_NODE_UDP)
+#define UDP_OF(n) ((struct us_udp_sock *)(n))
+
+/* Every call below that uses `tcb` has dispatched UDP sockets first. */
+#define GET_TCB(st, fd)                                                                                    \
+	GET_NODE(st, fd)                                                                                   \
+	struct us_tcb *tcb = IS_UDP(node) ? NULL : as_tcb(node);
 
 int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 {
@@ -91,6 +130,17 @@ int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (base == SOCK_RAW)
 		return -EPROTONOSUPPORT; /* Linux, for a raw socket of protocol 0 */
+	if (base == SOCK_DGRAM) {
+		if (protocol != 0 && protocol != IPPROTO_UDP)
+			return -EPROTONOSUPPORT;
+		struct us_udp_sock *s = us_udp_new(st);
+		if (!s)
+			return -ENOBUFS;
+		int fd = us_fd_alloc(st, &s->n);
+		if (fd < 0)
+			us_udp_free(st, s);
+		return fd;
+	}
 	if (base != SOCK_STREAM)
 		return -ESOCKTNOSUPPORT;
 	if (protocol != 0 && protocol != IPPROTO_TCP)
@@ -98,7 +148,7 @@ int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 	struct us_tcb *tcb = us_tcb_new(st);
 	if (!tcb)
 		return -ENOBUFS;
-	int fd = us_fd_alloc(st, tcb);
+	int fd = us_fd_alloc(st, &tcb->n);
 	if (fd < 0)
 		us_tcb_free(st, tcb);
 	return fd;
@@ -133,12 +183,15 @@ static int sockaddr_in_put(struct sockaddr *addr, socklen_t *len, uint32_t ip, u
 
 int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
 {
-	GET_TCB(st, fd);
+	GET_NODE(st, fd);
 	uint32_t ip;
 	uint16_t port;
 	int err = sockaddr_in_get(addr, len, &ip, &port);
 	if (err)
 		return err;
+	if (IS_UDP(node))
+		return us_udp_bind(st, UDP_OF(node), ip, port);
+	struct us_tcb *tcb = as_tcb(node);
 	if (tcb->state != USTACK_TCP_CLOSED || tcb->port.bb)
 		return -EINVAL;
 	if (ip != 0 && ip != st->cfg.addr)
@@ -154,12 +207,16 @@ int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_
 int ustack_listen(struct ustack *st, int fd, int backlog)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node))
+		return -EOPNOTSUPP;
 	return us_tcp_listen(st, tcb, backlog);
 }
 
 int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node))
+		return -EOPNOTSUPP;
 	if (tcb->state != USTACK_TCP_LISTEN)
 		return -EINVAL;
 	if (!tcb->lq->acc_head)
@@ -167,7 +224,7 @@ int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *l
 	if (st->socks.used >= st->cfg.max_sockets)
 		return -EMFILE;
 	struct us_tcb *c = us_tcp_accept(st, tcb);
-	int nfd = us_fd_alloc(st, c);
+	int nfd = us_fd_alloc(st, &c->n);
 	if (nfd < 0) {
 		us_tcp_close(st, c);
 		return nfd;
@@ -177,9 +234,33 @@ int ustack_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *l
 	return nfd;
 }
 
+/* connect() on UDP (Linux's inet_dgram_connect, ip4_datagram_connect):
+ * AF_UNSPEC dissolves the association; any other address becomes the
+ * peer, after the socket has a port. */
+static int udp_connect(struct ustack *st, struct us_udp_sock *s, const struct sockaddr *addr, socklen_t len)
+{
+	if (!addr || len < (socklen_t)sizeof(sa_family_t))
+		return -EINVAL;
+	sa_family_t family;
+	memcpy(&family, (const char *)addr + offsetof(struct sockaddr, sa_family), sizeof(family));
+	if (family == AF_UNSPEC)
+		return us_udp_disconnect(st, s);
+	if (us_udp_autobind(st, s))
+		return -EAGAIN;
+	if (len < (socklen_t)sizeof(struct sockaddr_in))
+		return -EINVAL;
+	if (family != AF_INET)
+		return -EAFNOSUPPORT;
+	struct sockaddr_in sin;
+	memcpy(&sin, addr, sizeof(sin));
+	return us_udp_connect(st, s, ntohl(sin.sin_addr.s_addr), ntohs(sin.sin_port));
+}
+
 int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node))
+		return udp_connect(st, UDP_OF(node), addr, len);
 	uint32_t ip;
 	uint16_t port;
 	int err = sockaddr_in_get(addr, len, &ip, &port);
@@ -188,27 +269,90 @@ int ustack_connect(struct ustack *st, int fd, const struct sockaddr *addr, sockl
 	return us_tcp_connect(st, tcb, ip, port);
 }
 
-ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+/* sendto() on UDP, in the order of Linux's checks (inet_sendmsg,
+ * udp_sendmsg): a port first, then the size and flags, then the address. */
+static ssize_t udp_sendto(struct ustack *st, struct us_udp_sock *s, const void *buf, size_t len, int flags,
+			  const struct sockaddr *addr, socklen_t alen)
+{
+	if (us_udp_autobind(st, s))
+		return -EAGAIN;
+	if (len > 0xffff)
+		return -EMSGSIZE;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	/* Corking (MSG_MORE) would join sends into one datagram; it is not
+	 * done, and refusing it is better than silently splitting. */
+	if (flags & MSG_MORE)
+		return -EOPNOTSUPP;
+	if (!addr)
+		return us_udp_send(st, s, buf, len, false, 0, 0);
+	if (alen < (socklen_t)sizeof(struct sockaddr_in))
+		return -EINVAL;
+	struct sockaddr_in sin;
+	memcpy(&sin, addr, sizeof(sin));
+	/* Linux takes AF_UNSPEC here as AF_INET. */
+	if (sin.sin_family != AF_INET && sin.sin_family != AF_UNSPEC)
+		return -EAFNOSUPPORT;
+	if (sin.sin_port == 0)
+		return -EINVAL;
+	return us_udp_send(st, s, buf, len, true, ntohl(sin.sin_addr.s_addr), ntohs(sin.sin_port));
+}
+
+ssize_t ustack_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags,
+		      const struct sockaddr *addr, socklen_t alen)
 {
 	GET_TCB(st, fd);
 	if (!buf && len)
 		return -EFAULT;
+	if (IS_UDP(node))
+		return udp_sendto(st, UDP_OF(node), buf, len, flags, addr, alen);
+	/* Linux's TCP ignores the address (and the flags, here). */
 	return us_tcp_send(st, tcb, buf, len);
+}
+
+ssize_t ustack_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+{
+	return ustack_sendto(st, fd, buf, len, flags, NULL, 0);
+}
+
+ssize_t ustack_recvfrom(struct ustack *st, int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			socklen_t *alen)
+{
+	GET_TCB(st, fd);
+	if (!buf && len)
+		return -EFAULT;
+	if (IS_UDP(node)) {
+		if (flags & ~(MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_WAITALL))
+			return -EOPNOTSUPP;
+		uint32_t saddr;
+		uint16_t sport;
+		ssize_t r = us_udp_recv(st, UDP_OF(node), buf, len, flags, &saddr, &sport);
+		if (r >= 0 && addr && alen)
+			sockaddr_in_put(addr, alen, saddr, sport);
+		return r;
+	}
+	if (flags & ~(MSG_PEEK | MSG_DONTWAIT))
+		return -EOPNOTSUPP;
+	ssize_t r = us_tcp_recv(st, tcb, buf, len, flags & MSG_PEEK);
+	/* Linux gives a stream socket's peer no address here: length 0. */
+	if (r >= 0 && addr && alen)
+		*alen = 0;
+	return r;
 }
 
 ssize_t ustack_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
 {
-	GET_TCB(st, fd);
-	if (!buf && len)
-		return -EFAULT;
-	if (flags & ~(MSG_PEEK | MSG_DONTWAIT))
-		return -EOPNOTSUPP;
-	return us_tcp_recv(st, tcb, buf, len, flags & MSG_PEEK);
+	return ustack_recvfrom(st, fd, buf, len, flags, NULL, NULL);
 }
 
 int ustack_shutdown(struct ustack *st, int fd, int how)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node)) {
+		if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+			return -EINVAL;
+		return us_udp_shutdown(st, UDP_OF(node), how);
+	}
 	return us_tcp_shutdown(st, tcb, how);
 }
 
@@ -216,19 +360,27 @@ int ustack_close(struct ustack *st, int fd)
 {
 	GET_TCB(st, fd);
 	us_fd_release(st, fd);
-	us_tcp_close(st, tcb);
+	if (IS_UDP(node))
+		us_udp_free(st, UDP_OF(node));
+	else
+		us_tcp_close(st, tcb);
 	return 0;
 }
 
 int ustack_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
 {
-	GET_TCB(st, fd);
-	return sockaddr_in_put(addr, len, tcb->n.t.laddr, tcb->n.t.lport);
+	GET_NODE(st, fd);
+	return sockaddr_in_put(addr, len, node->t.laddr, node->t.lport);
 }
 
 int ustack_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node)) {
+		if (!UDP_OF(node)->connected)
+			return -ENOTCONN;
+		return sockaddr_in_put(addr, len, node->t.raddr, node->t.rport);
+	}
 	/* Linux: no peer until the handshake is under way from both sides. */
 	if (tcb->state == USTACK_TCP_CLOSED || tcb->state == USTACK_TCP_LISTEN ||
 	    tcb->state == USTACK_TCP_SYN_SENT)
@@ -254,9 +406,60 @@ static void set_reuse(struct us_tcb *tcb, bool on)
 	}
 }
 
+/* SO_RCVBUF and SO_SNDBUF as Linux sets them: clamped to the max, doubled
+ * for overhead, with a floor. */
+static uint32_t sockbuf_size(int v, bool rcv)
+{
+	uint32_t u = (uint32_t)v; /* Linux: negative is huge, so the max */
+	uint32_t max = rcv ? US_RMEM_MAX : US_WMEM_MAX, min = rcv ? US_MIN_RCVBUF : US_MIN_SNDBUF;
+	if (u > max)
+		u = max;
+	u *= 2;
+	return u < min ? min : u;
+}
+
+/* The options of a UDP socket: those of SOL_SOCKET that mean something
+ * for it. Linux's IP-level options (IP_TTL, IP_RECVERR, ...) are not
+ * here. */
+static int udp_setsockopt(struct us_udp_sock *s, int level, int name, const void *val, socklen_t len)
+{
+	int v = 0;
+	if (level != SOL_SOCKET)
+		return -ENOPROTOOPT;
+	switch (name) {
+	case SO_REUSEADDR:
+	case SO_BROADCAST:
+	case SO_RCVBUF:
+	case SO_SNDBUF:
+		if (get_int(val, len, &v))
+			return -EINVAL;
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	switch (name) {
+	case SO_REUSEADDR:
+		/* Linux changes sk_reuse in place: later binds see it. */
+		s->reuseaddr = v != 0;
+		break;
+	case SO_BROADCAST:
+		s->broadcast = v != 0;
+		break;
+	case SO_RCVBUF:
+		s->rcvbuf = sockbuf_size(v, true);
+		break;
+	default:
+		s->sndbuf = sockbuf_size(v, false);
+		break;
+	}
+	return 0;
+}
+
 int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node))
+		return udp_setsockopt(UDP_OF(node), level, name, val, len);
 	int v = 0;
 	if (level == SOL_SOCKET) {
 		switch (name) {
@@ -282,24 +485,14 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 				us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, st->now + USTACK_SEC(tcb->ka_idle));
 			return 0;
 		case SO_RCVBUF:
-		case SO_SNDBUF: {
+		case SO_SNDBUF:
 			if (get_int(val, len, &v))
 				return -EINVAL;
-			/* Linux: clamp to the max, double for overhead, floor. */
-			bool rcv = name == SO_RCVBUF;
-			uint32_t u = (uint32_t)v; /* Linux: negative is huge, so the max */
-			uint32_t max = rcv ? US_RMEM_MAX : US_WMEM_MAX, min = rcv ? US_MIN_RCVBUF : US_MIN_SNDBUF;
-			if (u > max)
-				u = max;
-			u *= 2;
-			if (u < min)
-				u = min;
-			if (rcv)
-				tcb->rcvbuf = u;
+			if (name == SO_RCVBUF)
+				tcb->rcvbuf = sockbuf_size(v, true);
 			else
-				tcb->sndbuf = u;
+				tcb->sndbuf = sockbuf_size(v, false);
 			return 0;
-		}
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -318,10 +511,18 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			/* Linux: 1 to MAX_TCP_KEEPIDLE (32767) seconds. */
 			if (get_int(val, len, &v) || v < 1 || v > 32767)
 				return -EINVAL;
-			if (name == TCP_KEEPIDLE)
+			if (name == TCP_KEEPIDLE) {
 				tcb->ka_idle = (uint32_t)v;
-			else
+				/* Linux restarts a running keepalive timer on the
+				 * new idle time, counted from the last arrival. */
+				if (tcb->keepalive && tcb->state != USTACK_TCP_CLOSED &&
+				    tcb->state != USTACK_TCP_LISTEN) {
+					ustack_time_t at = tcb->last_rcv + USTACK_SEC(tcb->ka_idle);
+					us_tcb_timer_set(st, tcb, US_TM_KEEPALIVE, at > st->now ? at : st->now);
+				}
+			} else {
 				tcb->ka_intvl = (uint32_t)v;
+			}
 			return 0;
 		case TCP_KEEPCNT:
 			if (get_int(val, len, &v) || v < 1 || v > 127)
@@ -395,9 +596,38 @@ static int put_int(void *val, socklen_t *len, int v)
 	return put_bytes(val, len, &v, sizeof(v));
 }
 
+static int udp_getsockopt(struct us_udp_sock *s, int level, int name, void *val, socklen_t *len)
+{
+	if (level != SOL_SOCKET)
+		return -ENOPROTOOPT;
+	switch (name) {
+	case SO_REUSEADDR:
+		return put_int(val, len, s->reuseaddr);
+	case SO_BROADCAST:
+		return put_int(val, len, s->broadcast);
+	case SO_ERROR: {
+		int e = s->so_error;
+		s->so_error = 0;
+		return put_int(val, len, e);
+	}
+	case SO_TYPE:
+		return put_int(val, len, SOCK_DGRAM);
+	case SO_RCVBUF:
+		return put_int(val, len, (int)s->rcvbuf);
+	case SO_SNDBUF:
+		return put_int(val, len, (int)s->sndbuf);
+	case SO_ACCEPTCONN:
+		return put_int(val, len, 0);
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
 int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node))
+		return udp_getsockopt(UDP_OF(node), level, name, val, len);
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_REUSEADDR:
@@ -463,11 +693,17 @@ int ustack_getsockopt(struct ustack *st, int fd, int level, int name, void *val,
 int ustack_sock_poll(struct ustack *st, int fd)
 {
 	GET_TCB(st, fd);
+	if (IS_UDP(node))
+		return us_udp_poll(st, UDP_OF(node));
 	return us_tcp_poll(st, tcb);
 }
 
 int ustack_sock_state(struct ustack *st, int fd)
 {
 	GET_TCB(st, fd);
+	/* A UDP socket reports what Linux keeps in sk_state for it (and ss
+	 * shows): ESTABLISHED once connected, CLOSED otherwise. */
+	if (IS_UDP(node))
+		return UDP_OF(node)->connected ? USTACK_TCP_ESTABLISHED : USTACK_TCP_CLOSED;
 	return tcb->state;
 }

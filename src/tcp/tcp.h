@@ -6,6 +6,7 @@
  *   tcp_conn.c    control blocks, the four-tuple hash, the port table,
  *                 initial sequence numbers (RFC 6528), ephemeral ports (RFC 6056)
  *   tcp_input.c   segment arrival (RFC 9293 3.10.7)
+ *   tcp_icmp.c    ICMP errors about segments sent (RFC 1122 4.2.3.9, RFC 5927)
  *   tcp_output.c  building and sending segments, resets
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
@@ -38,8 +39,10 @@ struct us_tuple {
 };
 
 /* What the four-tuple hash chains: a full control block or a TIME_WAIT
- * record. Listeners are in the same table with raddr = rport = 0. */
-enum us_node_kind { US_NODE_TCB, US_NODE_TW };
+ * record. Listeners are in the same table with raddr = rport = 0. A UDP
+ * socket (udp/udp.h) begins with a node too, of kind US_NODE_UDP, so that
+ * it shares the descriptor table; it is never in this hash. */
+enum us_node_kind { US_NODE_TCB, US_NODE_TW, US_NODE_UDP };
 
 struct us_node {
 	struct us_node *hnext;
@@ -132,6 +135,11 @@ struct us_tcb {
 	bool connect_failed : 1; /* an asynchronous connect failed, not yet reported by connect() */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
+	/* The last soft ICMP error (tcp_icmp.c), Linux's sk_err_soft: reported
+	 * instead of ETIMEDOUT if the connection times out while SND.UNA is
+	 * still soft_err_una (an ACK since then shows the path works). */
+	int soft_err;
+	uint32_t soft_err_una;
 	uint16_t linger_sec;
 	uint16_t snd_mss;      /* largest payload we send */
 	uint16_t rcv_mss;      /* what we announced */
@@ -233,6 +241,12 @@ int us_port_listen(struct ustack *st, struct us_port_ref *ref);
 int us_port_share(struct ustack *st, struct us_port_ref *child, const struct us_port_ref *parent);
 int us_port_connect(struct ustack *st, struct us_tcb *tcb); /* picks lport if unbound, hashes */
 uint32_t us_tcp_isn(struct ustack *st, const struct us_tuple *t);
+
+/* tcp_icmp.c: an ICMP error about a segment sent on t (RFC 1122 4.2.3.9,
+ * RFC 5927). Returns 0, or the reason it was dropped. */
+struct us_icmp_err;
+int us_tcp_icmp_error(struct ustack *st, const struct us_tuple *t, uint32_t seq,
+		      const struct us_icmp_err *e);
 
 /* tcp_input.c */
 void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8_t *seg, size_t len);

@@ -10,32 +10,9 @@
 #include "wire/ipv4.h"
 
 #include "wire/checksum.h"
+#include "wire/bytes.h"
 
 #include <string.h>
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 int us_ipv4_parse(const uint8_t *buf, size_t len, bool verify_csum, struct us_ipv4 *out)
 {
@@ -52,7 +29,7 @@ int us_ipv4_parse(const uint8_t *buf, size_t len, bool verify_csum, struct us_ip
 		return USTACK_STAT_DROP_IP_HDR_LEN;
 	/* The link layer may pad a short frame; the total length says where the
 	 * datagram really ends, and it cannot end inside its own header. */
-	tlen = get16(buf + 2);
+	tlen = us_get16(buf + 2);
 	if (tlen < hlen || tlen > len)
 		return USTACK_STAT_DROP_IP_TOTAL_LEN;
 	/* RFC 1122 3.2.1.2: a datagram with a bad header checksum is discarded
@@ -63,12 +40,12 @@ int us_ipv4_parse(const uint8_t *buf, size_t len, bool verify_csum, struct us_ip
 	out->hdr_len = (uint8_t)hlen;
 	out->tos = buf[1];
 	out->total_len = (uint16_t)tlen;
-	out->id = get16(buf + 4);
-	out->frag = get16(buf + 6);
+	out->id = us_get16(buf + 4);
+	out->frag = us_get16(buf + 6);
 	out->ttl = buf[8];
 	out->proto = buf[9];
-	out->src = get32(buf + 12);
-	out->dst = get32(buf + 16);
+	out->src = us_get32(buf + 12);
+	out->dst = us_get32(buf + 16);
 	out->payload = buf + hlen;
 	out->payload_len = tlen - hlen;
 	return 0;
@@ -80,14 +57,14 @@ size_t us_ipv4_build(uint8_t *buf, const struct us_ipv4 *ip, size_t payload_len)
 
 	buf[0] = 4 << 4 | US_IPV4_HDR_MIN / 4;
 	buf[1] = ip->tos;
-	put16(buf + 2, (uint16_t)(US_IPV4_HDR_MIN + payload_len));
-	put16(buf + 4, ip->id);
-	put16(buf + 6, ip->frag);
+	us_put16(buf + 2, (uint16_t)(US_IPV4_HDR_MIN + payload_len));
+	us_put16(buf + 4, ip->id);
+	us_put16(buf + 6, ip->frag);
 	buf[8] = ip->ttl;
 	buf[9] = ip->proto;
-	put16(buf + 10, 0);
-	put32(buf + 12, ip->src);
-	put32(buf + 16, ip->dst);
+	us_put16(buf + 10, 0);
+	us_put32(buf + 12, ip->src);
+	us_put32(buf + 16, ip->dst);
 	/* us_csum_fold gives the checksum in memory order: store it as is. */
 	csum = us_csum_fold(us_csum_add(0, buf, US_IPV4_HDR_MIN));
 	memcpy(buf + 10, &csum, sizeof(csum));

@@ -17,6 +17,7 @@
 
 #include "wire/checksum.h"
 #include "wire/ipv4.h"
+#include "wire/bytes.h"
 
 #include <string.h>
 
@@ -27,30 +28,6 @@
 
 /* RFC 7323 2.3: the largest shift that keeps the window below 2^30. */
 #define WSCALE_MAX 14
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* Decodes one option of a known kind whose length byte is olen and which
  * fits inside the header. */
@@ -64,7 +41,7 @@ static int parse_option(const uint8_t *o, size_t olen, struct ustack_tcp_options
 		if (olen != 4)
 			return USTACK_STAT_DROP_TCP_OPT_SIZE;
 		opt->present |= USTACK_OPT_MSS;
-		opt->mss = get16(o + 2);
+		opt->mss = us_get16(o + 2);
 		break;
 	case US_TCPOPT_WSCALE:
 		/* RFC 7323 2.2: kind 3, length 3, the shift count. */
@@ -86,8 +63,8 @@ static int parse_option(const uint8_t *o, size_t olen, struct ustack_tcp_options
 		if (olen != 10)
 			return USTACK_STAT_DROP_TCP_OPT_SIZE;
 		opt->present |= USTACK_OPT_TS;
-		opt->ts_val = get32(o + 2);
-		opt->ts_ecr = get32(o + 6);
+		opt->ts_val = us_get32(o + 2);
+		opt->ts_ecr = us_get32(o + 6);
 		break;
 	case US_TCPOPT_SACK:
 		/* RFC 2018 3: kind 5, length 2 + 8n, at least one block and at
@@ -100,8 +77,8 @@ static int parse_option(const uint8_t *o, size_t olen, struct ustack_tcp_options
 		opt->present |= USTACK_OPT_SACK;
 		opt->nsack = (uint8_t)n;
 		for (i = 0; i < n; i++) {
-			opt->sack[i].left = get32(o + SACK_BASE + i * SACK_BLOCK);
-			opt->sack[i].right = get32(o + SACK_BASE + i * SACK_BLOCK + 4);
+			opt->sack[i].left = us_get32(o + SACK_BASE + i * SACK_BLOCK);
+			opt->sack[i].right = us_get32(o + SACK_BASE + i * SACK_BLOCK + 4);
 		}
 		break;
 	default:
@@ -159,15 +136,15 @@ int us_tcp_parse(const uint8_t *buf, size_t len, uint32_t saddr, uint32_t daddr,
 	memset(h, 0, sizeof(*h));
 	h->saddr = saddr;
 	h->daddr = daddr;
-	h->sport = get16(buf);
-	h->dport = get16(buf + 2);
-	h->seq = get32(buf + 4);
-	h->ack = get32(buf + 8);
+	h->sport = us_get16(buf);
+	h->dport = us_get16(buf + 2);
+	h->seq = us_get32(buf + 4);
+	h->ack = us_get32(buf + 8);
 	/* RFC 9293 3.1: the low nibble of byte 12 is reserved; byte 13 holds
 	 * CWR down to FIN (RFC 3168 adds CWR and ECE). */
 	h->flags = buf[13];
-	h->window = get16(buf + 14);
-	h->urgent = get16(buf + 18);
+	h->window = us_get16(buf + 14);
+	h->urgent = us_get16(buf + 18);
 
 	/* RFC 9293 3.1: the data offset counts 32-bit words, at least 5. */
 	hlen = (size_t)(buf[12] >> 4) * 4;
@@ -195,8 +172,8 @@ static size_t put_ts(uint8_t *p, const struct ustack_tcp_options *opt)
 {
 	p[0] = US_TCPOPT_TS;
 	p[1] = 10;
-	put32(p + 2, opt->ts_val);
-	put32(p + 6, opt->ts_ecr);
+	us_put32(p + 2, opt->ts_val);
+	us_put32(p + 6, opt->ts_ecr);
 	return 10;
 }
 
@@ -209,7 +186,7 @@ size_t us_tcp_options_build(uint8_t *buf, const struct ustack_tcp_options *opt, 
 		if (opt->present & USTACK_OPT_MSS) {
 			buf[n++] = US_TCPOPT_MSS;
 			buf[n++] = 4;
-			put16(buf + n, opt->mss);
+			us_put16(buf + n, opt->mss);
 			n += 2;
 		}
 		/* Linux packs SACK-permitted into the two bytes that would
@@ -252,8 +229,8 @@ size_t us_tcp_options_build(uint8_t *buf, const struct ustack_tcp_options *opt, 
 			buf[n++] = US_TCPOPT_SACK;
 			buf[n++] = (uint8_t)(SACK_BASE + nsack * SACK_BLOCK);
 			for (i = 0; i < nsack; i++) {
-				put32(buf + n, opt->sack[i].left);
-				put32(buf + n + 4, opt->sack[i].right);
+				us_put32(buf + n, opt->sack[i].left);
+				us_put32(buf + n + 4, opt->sack[i].right);
 				n += SACK_BLOCK;
 			}
 		}
@@ -270,14 +247,14 @@ size_t us_tcp_build(uint8_t *buf, const struct ustack_tcp_segment *seg)
 	size_t hlen = US_TCP_HDR_MIN + us_tcp_options_build(buf + US_TCP_HDR_MIN, &seg->opt,
 							     seg->flags & USTACK_TCP_SYN);
 
-	put16(buf, seg->sport);
-	put16(buf + 2, seg->dport);
-	put32(buf + 4, seg->seq);
-	put32(buf + 8, seg->ack);
+	us_put16(buf, seg->sport);
+	us_put16(buf + 2, seg->dport);
+	us_put32(buf + 4, seg->seq);
+	us_put32(buf + 8, seg->ack);
 	buf[12] = (uint8_t)(hlen / 4 << 4);
 	buf[13] = seg->flags;
-	put16(buf + 14, seg->window);
-	put16(buf + 16, 0);
-	put16(buf + 18, seg->urgent);
+	us_put16(buf + 14, seg->window);
+	us_put16(buf + 16, 0);
+	us_put16(buf + 18, seg->urgent);
 	return hlen;
 }

@@ -12,6 +12,7 @@
 #include "wire/checksum.h"
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
+#include "wire/udp.h"
 
 struct sockaddr_in t_sin(uint32_t addr, uint16_t port)
 {
@@ -234,4 +235,101 @@ void tnet_run(struct tnet *n, ustack_time_t limit)
 void tnet_run_for(struct tnet *n, ustack_time_t dt)
 {
 	ustack_sim_run_for(n->sim, dt);
+}
+
+/* ---- traw ---- */
+
+static void traw_output(void *ctx, const struct iovec *iov, int iovcnt)
+{
+	struct traw *r = ctx;
+	static uint8_t pkt[65536];
+	size_t len = gather(pkt, sizeof(pkt), iov, iovcnt);
+	if (r->nout == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 64;
+		struct tpkt *n = realloc(r->out, ncap * sizeof(*n));
+		if (!n)
+			abort();
+		r->out = n;
+		r->cap = ncap;
+	}
+	struct tpkt *p = &r->out[r->nout++];
+	p->t = r->now;
+	p->len = len;
+	p->b = malloc(len ? len : 1);
+	if (!p->b)
+		abort();
+	memcpy(p->b, pkt, len);
+}
+
+static void traw_trace(void *ctx, const struct ustack_event *ev)
+{
+	struct traw *r = ctx;
+	append_trace(r->trace, sizeof(r->trace), &r->trace_len, "", ev);
+}
+
+void traw_init(struct traw *r, const struct ustack_config *cfg)
+{
+	memset(r, 0, sizeof(*r));
+	struct ustack_config c = { 0 };
+	if (cfg)
+		c = *cfg;
+	r->addr = T_ADDR_A;
+	r->peer_addr = T_ADDR_B;
+	c.addr = r->addr;
+	c.output = traw_output;
+	c.output_ctx = r;
+	c.trace = traw_trace;
+	c.trace_ctx = r;
+	if (!c.seed)
+		c.seed = 42;
+	r->now = USTACK_SEC(1);
+	if (ustack_create(&c, &r->st))
+		abort();
+	ustack_poll(r->st, r->now);
+}
+
+void traw_fini(struct traw *r)
+{
+	ustack_destroy(r->st);
+	for (size_t i = 0; i < r->nout; i++)
+		free(r->out[i].b);
+	free(r->out);
+}
+
+void traw_input(struct traw *r, const void *pkt, size_t len)
+{
+	ustack_input(r->st, r->now, pkt, len);
+}
+
+const struct tpkt *traw_next(struct traw *r)
+{
+	return r->rd < r->nout ? &r->out[r->rd++] : NULL;
+}
+
+void traw_advance(struct traw *r, ustack_time_t dt)
+{
+	r->now += dt;
+	ustack_poll(r->st, r->now);
+}
+
+size_t t_build_ip(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t id, uint16_t frag,
+		  const void *payload, size_t len)
+{
+	struct us_ipv4 ip = { .ttl = 64, .proto = proto, .id = id, .frag = frag, .src = src, .dst = dst };
+	if (len)
+		memmove(buf + US_IPV4_HDR_MIN, payload, len);
+	us_ipv4_build(buf, &ip, len);
+	return US_IPV4_HDR_MIN + len;
+}
+
+size_t t_build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+		   const void *data, size_t len)
+{
+	uint8_t *uh = buf + US_IPV4_HDR_MIN;
+	if (len)
+		memmove(uh + US_UDP_HDR_LEN, data, len);
+	us_udp_build(uh, src, dst, sport, dport, uh + US_UDP_HDR_LEN, len);
+	struct us_ipv4 ip = { .ttl = 64, .proto = US_IP_PROTO_UDP, .src = src, .dst = dst };
+	us_ipv4_build(buf, &ip, US_UDP_HDR_LEN + len);
+	return US_IPV4_HDR_MIN + US_UDP_HDR_LEN + len;
 }

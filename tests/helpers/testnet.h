@@ -93,4 +93,46 @@ void tnet_run_for(struct tnet *n, ustack_time_t dt);
 struct sockaddr_in t_sin(uint32_t addr, uint16_t port);
 #define T_SA(sin) ((const struct sockaddr *)&(sin))
 
+/* ---- one stack, raw packets both ways ---- */
+
+/*
+ * For what tpeer's decoder does not read (UDP, ICMP, fragments): the test
+ * hands the stack raw IPv4 packets and reads back, byte for byte, every
+ * packet the stack sent.
+ */
+struct tpkt {
+	ustack_time_t t;
+	size_t len;
+	uint8_t *b;
+};
+
+struct traw {
+	struct ustack *st;
+	ustack_time_t now;
+	uint32_t addr;      /* the stack's: T_ADDR_A */
+	uint32_t peer_addr; /* the test's: T_ADDR_B */
+	struct tpkt *out;
+	size_t nout, cap, rd;
+	char trace[64 * 1024];
+	size_t trace_len;
+};
+
+/* cfg may be NULL; its addr, output and trace are replaced (its allocator
+ * is kept). */
+void traw_init(struct traw *r, const struct ustack_config *cfg);
+void traw_fini(struct traw *r);
+void traw_input(struct traw *r, const void *pkt, size_t len);
+/* The next packet the stack sent, or NULL if none is left. */
+const struct tpkt *traw_next(struct traw *r);
+/* Moves the clock on and runs the stack's timers. */
+void traw_advance(struct traw *r, ustack_time_t dt);
+
+/* Writes a 20-byte IPv4 header (TTL 64, checksum) and the payload into
+ * buf; frag is the flags-and-offset field. Returns the packet's length. */
+size_t t_build_ip(uint8_t *buf, uint32_t src, uint32_t dst, uint8_t proto, uint16_t id, uint16_t frag,
+		  const void *payload, size_t len);
+/* A valid IPv4 + UDP packet (checksum set, DF clear); returns its length. */
+size_t t_build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+		   const void *data, size_t len);
+
 #endif

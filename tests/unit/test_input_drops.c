@@ -2,7 +2,8 @@
  * Every reason the IPv4 and TCP parsers reject a packet, seen through a
  * whole stack with a live connection: RFC 791 3.1 and RFC 1122 3.2.1.1-3
  * (version, header length, total length, checksum, source addresses a host
- * must discard, destination, fragments, protocol), RFC 9293 3.1 (TCP
+ * must discard, destination, fragments that can never be reassembled,
+ * protocol), RFC 9293 3.1 (TCP
  * header length, data offset, checksum with the pseudo-header, the option
  * rules MUST-6 and MUST-7) and RFC 7323 / RFC 2018 option sizes.
  *
@@ -216,6 +217,8 @@ static size_t m_not_for_us(uint8_t *pkt, const struct conn *c)
 	return base_from(pkt, c, T_ADDR_B, T_ADDR_OTHER, PEER_PORT, c->lport);
 }
 
+/* RFC 791 3.2: a fragment with MF set carries a multiple of 8 bytes; this
+ * one carries 23. */
 static size_t m_frag_mf(uint8_t *pkt, const struct conn *c)
 {
 	size_t n = base(pkt, c);
@@ -224,18 +227,23 @@ static size_t m_frag_mf(uint8_t *pkt, const struct conn *c)
 	return n;
 }
 
+/* The last fragment at offset 65528: it would end past 65535 bytes. */
 static size_t m_frag_offset(uint8_t *pkt, const struct conn *c)
 {
 	size_t n = base(pkt, c);
-	put16(pkt + 6, 1); /* the second 8 bytes of a datagram, last fragment */
+	put16(pkt + 6, US_IPV4_OFFMASK);
 	ip_fix(pkt);
 	return n;
 }
 
+/* A protocol nobody speaks, in a fragment other than the first: dropped,
+ * and (RFC 1122 3.2.2) no ICMP error about it. A whole datagram would get
+ * a protocol unreachable (tests/unit/test_icmp.c). */
 static size_t m_proto_gre(uint8_t *pkt, const struct conn *c)
 {
 	size_t n = base(pkt, c);
 	pkt[9] = 47;
+	put16(pkt + 6, 1);
 	ip_fix(pkt);
 	return n;
 }
@@ -357,6 +365,12 @@ struct drop_case {
 	bool tcp; /* reaches TCP: tcp.in counts it */
 };
 
+/* A fragment refused by reassembly has arrived there: ip.frag.in counts it. */
+static bool reaches_reassembly(enum ustack_stat reason)
+{
+	return reason == USTACK_STAT_DROP_IP_FRAG_BAD_LENGTH || reason == USTACK_STAT_DROP_IP_FRAG_TOO_BIG;
+}
+
 static const struct drop_case drop_cases[] = {
 	{ "IP truncated (19 bytes)", m_ip_truncated, USTACK_STAT_DROP_IP_TRUNCATED, false },
 	{ "IP version 6", m_ip_version, USTACK_STAT_DROP_IP_VERSION, false },
@@ -370,9 +384,9 @@ static const struct drop_case drop_cases[] = {
 	{ "IP source 224.0.0.1 (multicast)", m_src_multicast, USTACK_STAT_DROP_IP_BAD_SRC, false },
 	{ "IP source 240.0.0.1 (class E)", m_src_class_e, USTACK_STAT_DROP_IP_BAD_SRC, false },
 	{ "IP destination 198.18.0.3", m_not_for_us, USTACK_STAT_DROP_IP_NOT_FOR_US, false },
-	{ "IP fragment, MF set", m_frag_mf, USTACK_STAT_DROP_IP_FRAGMENT, false },
-	{ "IP fragment, offset 1", m_frag_offset, USTACK_STAT_DROP_IP_FRAGMENT, false },
-	{ "IP protocol 47", m_proto_gre, USTACK_STAT_DROP_IP_PROTO, false },
+	{ "IP fragment, MF set, 23 bytes", m_frag_mf, USTACK_STAT_DROP_IP_FRAG_BAD_LENGTH, false },
+	{ "IP fragment past 65535 bytes", m_frag_offset, USTACK_STAT_DROP_IP_FRAG_TOO_BIG, false },
+	{ "IP protocol 47, not the first fragment", m_proto_gre, USTACK_STAT_DROP_IP_PROTO, false },
 	{ "TCP truncated (19 bytes)", m_tcp_truncated, USTACK_STAT_DROP_TCP_TRUNCATED, true },
 	{ "TCP data offset 4", m_doff_small, USTACK_STAT_DROP_TCP_DOFF_SMALL, true },
 	{ "TCP data offset past the end", m_doff_past_end, USTACK_STAT_DROP_TCP_DOFF_PAST_END, true },
@@ -468,6 +482,8 @@ static bool run_case(const struct drop_case *k, struct conn *c)
 	want[USTACK_STAT_IP_IN]++;
 	if (k->tcp)
 		want[USTACK_STAT_TCP_IN]++;
+	if (reaches_reassembly(k->reason))
+		want[USTACK_STAT_IP_FRAG_IN]++;
 	size_t trace_mark = P.trace_len;
 	snapshot();
 	int r = ustack_input(P.st, P.now, pkt, len);
