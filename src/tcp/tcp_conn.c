@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/stack.h"
+#include "tcp/tcp_cc.h"
 
 #define HASH_MIN 64
 
@@ -49,11 +50,36 @@ int us_tcp_init(struct ustack *st)
 	return 0;
 }
 
+/* A listener's queues, emptied before anything is freed: hashed children
+ * are freed with the hash, the rest (reset while waiting) only live here. */
+static void detach_children(struct ustack *st, struct us_listen *lq)
+{
+	struct us_tcb *heads[2] = { lq->acc_head, lq->syn_head };
+	for (int q = 0; q < 2; q++) {
+		struct us_tcb *c = heads[q];
+		while (c) {
+			struct us_tcb *next = c->qnext;
+			c->parent = NULL;
+			c->in_accq = false;
+			c->qprev = c->qnext = NULL;
+			if (!c->n.in_hash)
+				us_tcb_free(st, c);
+			c = next;
+		}
+	}
+	lq->acc_head = lq->acc_tail = lq->syn_head = NULL;
+	lq->nacc = lq->nsyn = 0;
+}
+
 void us_tcp_fini(struct ustack *st)
 {
 	struct us_tcp_layer *tl = &st->tcp;
-	/* Everything left is reachable from the hash or a listener's queues;
-	 * sockets that were never hashed were freed with their descriptors. */
+	/* Two passes: children are reachable both from the hash and from their
+	 * listener, so the queues are taken apart before any block goes. */
+	for (uint32_t i = 0; i <= tl->hash_mask; i++)
+		for (struct us_node *n = tl->hash[i]; n; n = n->hnext)
+			if (n->kind == US_NODE_TCB && ((struct us_tcb *)n)->lq)
+				detach_children(st, ((struct us_tcb *)n)->lq);
 	for (uint32_t i = 0; i <= tl->hash_mask; i++) {
 		struct us_node *n = tl->hash[i];
 		while (n) {
@@ -63,16 +89,6 @@ void us_tcp_fini(struct ustack *st)
 				us_tw_free(st, (struct us_tw *)n);
 			} else {
 				struct us_tcb *tcb = (struct us_tcb *)n;
-				if (tcb->lq) {
-					struct us_tcb *c = tcb->lq->acc_head;
-					while (c) {
-						struct us_tcb *cn = c->qnext;
-						if (!c->n.in_hash)
-							us_tcb_free(st, c);
-						c = cn;
-					}
-					tcb->lq->acc_head = NULL;
-				}
 				tcb->fd = -1;
 				us_tcb_free(st, tcb);
 			}
@@ -109,6 +125,7 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	for (int i = 0; i < US_TM__COUNT; i++)
 		tcb->tm[i] = USTACK_TIME_NEVER;
 	us_tcp_rto_init(st, tcb);
+	tcb->cc = &us_cc_cubic; /* Linux's default; TCP_CONGESTION may change it */
 	tcb->ka_idle = 7200; /* Linux's tcp_keepalive_time, _intvl, _probes */
 	tcb->ka_intvl = 75;
 	tcb->ka_cnt = 9;

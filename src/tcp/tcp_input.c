@@ -58,6 +58,10 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 		tcb->snd_wscale = 0;
 		tcb->rcv_wscale = 0;
 	}
+	/* The MSS is known: the window can be sized. A connection can leave
+	 * SYN_RECEIVED without passing ESTABLISHED (closed early, then
+	 * retransmitting its FIN), so this cannot wait until then. */
+	us_tcp_cc_init(st, tcb);
 }
 
 /* RFC 5961 3.2 and 4.2: an answer that only the true peer can use. */

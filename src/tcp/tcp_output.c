@@ -151,7 +151,9 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 {
 	struct us_tcp_out o;
 	memset(&o, 0, sizeof(o));
-	bool synack = tcb->state == USTACK_TCP_SYN_RECEIVED;
+	/* Once the peer's SYN is in, ours is a SYN,ACK: in SYN_RECEIVED, and
+	 * in FIN_WAIT_1 if the user closed before the handshake completed. */
+	bool synack = tcb->state != USTACK_TCP_SYN_SENT;
 	o.seq = tcb->iss;
 	o.flags = USTACK_TCP_SYN | (synack ? USTACK_TCP_ACK : 0);
 	o.ack = synack ? tcb->rcv_nxt : 0;
@@ -259,8 +261,8 @@ static uint32_t unsent(const struct us_tcb *tcb, bool *fin_due)
  */
 static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 {
-	if (!can_send_data(tcb->state))
-		return false;
+	if (!can_send_data(tcb->state) || SEQ_LT(tcb->snd_nxt, tcb->sndq_seq))
+		return false; /* nothing may follow a SYN the peer has not acknowledged */
 	bool fin_due;
 	uint32_t left = unsent(tcb, &fin_due);
 	if (!left && !fin_due)
@@ -338,6 +340,10 @@ bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb)
 void us_tcp_retransmit_head(struct ustack *st, struct us_tcb *tcb)
 {
 	uint32_t seq = tcb->snd_una;
+	if (SEQ_LT(seq, tcb->sndq_seq)) {
+		us_tcp_send_syn(st, tcb); /* the head is the SYN */
+		return;
+	}
 	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
 	uint32_t avail = SEQ_LT(seq, fin_seq) ? fin_seq - seq : 0;
 	uint32_t outstanding = tcb->snd_max - seq;

@@ -22,8 +22,6 @@ static uint32_t initial_window(const struct us_tcb *tcb)
 
 void us_tcp_cc_init(struct ustack *st, struct us_tcb *tcb)
 {
-	if (!tcb->cc)
-		tcb->cc = &us_cc_cubic;
 	tcb->cwnd = initial_window(tcb);
 	tcb->ssthresh = UINT32_MAX; /* RFC 5681 3.1: arbitrarily high */
 	tcb->ca_state = US_CA_OPEN;

@@ -210,7 +210,9 @@ static bool rto_expired(struct ustack *st, struct us_tcb *tcb)
 	uint64_t rto = (uint64_t)tcb->rto_us * 2; /* 5.5: back off */
 	tcb->rto_us = rto > USEC(st->cfg.rto_max_ms) ? USEC(st->cfg.rto_max_ms) : (uint32_t)rto;
 	tcb->rtt_active = false;
-	if (tcb->state == USTACK_TCP_SYN_SENT || tcb->state == USTACK_TCP_SYN_RECEIVED) {
+	if (SEQ_LEQ(tcb->snd_una, tcb->iss)) {
+		/* The SYN itself is unacknowledged, whatever the state (a
+		 * connection closed in SYN_RECEIVED is in FIN_WAIT_1 by now). */
 		us_tcp_send_syn(st, tcb);
 	} else {
 		us_tcp_rto_event(st, tcb);

@@ -70,7 +70,7 @@ static double goodput_mbps(const char *cc, uint64_t seed)
 	return (double)(got - at_warmup) * 8 / MEASURE_S / 1e6;
 }
 
-Test(goodput, newreno_and_cubic_on_a_lossy_long_path, .timeout = 300)
+Test(goodput, newreno_and_cubic_on_a_lossy_long_path)
 {
 	double mss = 1460, rtt = 2 * ONE_WAY_MS / 1000.0;
 	double mathis = mss * 8 / rtt * sqrt(1.5) / sqrt(LOSS) / 1e6;

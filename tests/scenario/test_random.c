@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/stack.h"
 #include "testnet.h"
 
 struct counting {
@@ -196,6 +197,11 @@ static void run_seed(uint64_t seed)
 		}
 		pump(&w.a);
 		pump(&w.b);
+		char why[256];
+		cr_assert(!us_check_invariants(w.a.st, why, sizeof(why)) &&
+				  !us_check_invariants(w.b.st, why, sizeof(why)),
+			  "seed %llu: %s; replay: USTACK_SEED=%llu", (unsigned long long)seed, why,
+			  (unsigned long long)seed);
 	}
 	cr_assert(both_closed(&w),
 		  "seed %llu: not closed (a sent %zu/%zu got %zu/%zu, b sent %zu/%zu got %zu/%zu); replay: "

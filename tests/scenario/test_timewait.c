@@ -318,3 +318,27 @@ Test(timewait, data_across_sequence_wraparound)
 	cr_assert_arr_eq(buf, in, 2000);
 	cr_assert(iss + 2001 < iss, "the test must really wrap");
 }
+
+/* Destroying a stack whose listener still holds connections nobody
+ * accepted, one of them reset while it waited: each block is reachable from
+ * the hash and from the queue, and must be freed exactly once (ASan checks). */
+Test(timewait, destroy_with_unaccepted_connections)
+{
+	int lfd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = t_sin(0, 9999);
+	cr_assert_eq(ustack_bind(p.st, lfd, T_SA(sin), sizeof(sin)), 0);
+	cr_assert_eq(ustack_listen(p.st, lfd, 16), 0);
+	for (uint16_t port = 40000; port < 40008; port++) {
+		tpeer_send(&p, port, 9999, F_SYN, 100, 0, 65535, NULL, 0, NULL);
+		const struct tseg *sa = tpeer_next(&p);
+		cr_assert(sa && sa->h.flags == (F_SYN | F_ACK));
+		tpeer_send(&p, port, 9999, F_ACK, 101, sa->h.seq + 1, 65535, NULL, 0, NULL);
+		if (port == 40003)
+			tpeer_send(&p, port, 9999, USTACK_TCP_RST, 101, 0, 0, NULL, 0, NULL);
+	}
+	/* One more still in the handshake. */
+	tpeer_send(&p, 41000, 9999, F_SYN, 100, 0, 65535, NULL, 0, NULL);
+	/* Destroyed here, inside the test, so that a fault counts against it. */
+	tpeer_fini(&p);
+	tpeer_init(&p, NULL);
+}

@@ -1,0 +1,96 @@
+/*
+ * The stack's invariants, checked on demand: by the fuzzers after every
+ * input and by the randomized tests after every step, so that they find
+ * logic errors and not only memory errors. Nothing on the data path calls
+ * this; it walks every connection.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/stack.h"
+
+static int fail(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (why && n)
+		vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int check_tcb(const struct ustack *st, const struct us_tcb *t, char *why, size_t n)
+{
+	if (t->state == USTACK_TCP_LISTEN || t->state == USTACK_TCP_CLOSED)
+		return 0;
+	/* RFC 9293 3.3.1: SND.UNA <= SND.NXT <= SND.MAX in sequence space. */
+	if (SEQ_GT(t->snd_una, t->snd_nxt) || SEQ_GT(t->snd_nxt, t->snd_max))
+		return fail(why, n, "port %u: snd_una %u snd_nxt %u snd_max %u out of order", t->n.t.lport, t->snd_una,
+			    t->snd_nxt, t->snd_max);
+	/* The send ring holds exactly the bytes from sndq_seq; nothing was
+	 * sent beyond them but the FIN. */
+	uint32_t data_end = t->sndq_seq + t->sndq.len;
+	if (SEQ_GT(t->snd_max, data_end + (t->fin_queued ? 1u : 0u)))
+		return fail(why, n, "port %u: snd_max %u past the data (%u) and FIN", t->n.t.lport, t->snd_max,
+			    data_end);
+	if (SEQ_LT(t->snd_una, t->sndq_seq - 1u) || SEQ_GT(t->sndq_seq, t->snd_una + 1u))
+		if (!(t->fin_queued && t->snd_una == data_end + 1u))
+			return fail(why, n, "port %u: send ring starts at %u, snd_una %u", t->n.t.lport, t->sndq_seq,
+				    t->snd_una);
+	if (t->sndq.len > t->sndbuf || (t->sndq.buf && t->sndq.len > t->sndq.cap))
+		return fail(why, n, "port %u: send ring %u over its bound", t->n.t.lport, t->sndq.len);
+	if (t->rcvq.len > t->rcvbuf || (t->rcvq.buf && t->rcvq.len > t->rcvq.cap))
+		return fail(why, n, "port %u: receive ring %u over its bound", t->n.t.lport, t->rcvq.len);
+	if (t->rcvq.len && !t->rcvq.buf)
+		return fail(why, n, "port %u: bytes counted in a ring with no storage", t->n.t.lport);
+	if (t->rq) {
+		uint32_t prev = t->rcv_nxt;
+		for (int i = 0; i < t->rq->n; i++) {
+			/* Waiting ranges are sorted, disjoint, past RCV.NXT and
+			 * inside the buffer. */
+			if (!SEQ_GT(t->rq->blk[i].start, prev) || !SEQ_LT(t->rq->blk[i].start, t->rq->blk[i].end))
+				return fail(why, n, "port %u: out-of-order range %d [%u,%u) misplaced", t->n.t.lport,
+					    i, t->rq->blk[i].start, t->rq->blk[i].end);
+			if (t->rq->blk[i].end - t->rcv_nxt + t->rcvq.len > t->rcvbuf)
+				return fail(why, n, "port %u: out-of-order data past the buffer", t->n.t.lport);
+			prev = t->rq->blk[i].end;
+		}
+	}
+	if (t->cwnd == 0 && t->state == USTACK_TCP_ESTABLISHED)
+		return fail(why, n, "port %u: zero congestion window", t->n.t.lport);
+	(void)st;
+	return 0;
+}
+
+int us_check_invariants(struct ustack *st, char *why, size_t n)
+{
+	const struct us_tcp_layer *tl = &st->tcp;
+	uint32_t nodes = 0;
+	for (uint32_t i = 0; i <= tl->hash_mask; i++) {
+		for (const struct us_node *nd = tl->hash[i]; nd; nd = nd->hnext) {
+			nodes++;
+			if (!nd->in_hash)
+				return fail(why, n, "a hashed node says it is not hashed");
+			if (nd->kind == US_NODE_TCB && check_tcb(st, (const struct us_tcb *)nd, why, n))
+				return -1;
+		}
+	}
+	if (nodes != tl->nodes)
+		return fail(why, n, "hash holds %u nodes, counted %u", nodes, tl->nodes);
+	if (tl->nconns > st->cfg.max_conns)
+		return fail(why, n, "%u connections over the cap %u", tl->nconns, st->cfg.max_conns);
+	/* The timer heap: each block knows its slot, and no child is earlier
+	 * than its parent. */
+	for (uint32_t i = 0; i < tl->heap_len; i++) {
+		if (tl->heap[i]->heap_idx != i)
+			return fail(why, n, "timer heap slot %u holds a block that thinks it is at %u", i,
+				    tl->heap[i]->heap_idx);
+		if (i && tl->heap[(i - 1) / 2]->heap_at > tl->heap[i]->heap_at)
+			return fail(why, n, "timer heap out of order at %u", i);
+	}
+	/* TIME_WAIT records wait in deadline order. */
+	for (const struct us_tw *tw = tl->tw_head; tw && tw->next; tw = tw->next)
+		if (tw->deadline > tw->next->deadline)
+			return fail(why, n, "TIME_WAIT queue out of order");
+	return 0;
+}

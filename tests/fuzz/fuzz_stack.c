@@ -1,0 +1,232 @@
+/*
+ * libFuzzer target: the whole input path, with state. A stack is set up with
+ * a listener and two established connections (one it opened, one it
+ * accepted); the fuzz input is then read as a program of records: raw
+ * frames, TCP segments built from fuzzed fields on top of the live sequence
+ * numbers (valid checksums, so that they reach the state machine rather than
+ * die at the checksum), clock steps, and the application's calls. After every
+ * record the stack's invariants are checked (core/check.c).
+ *
+ * Record: one opcode byte, then the opcode's fields, all taken from the input
+ * as far as it goes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ustack/socket.h>
+
+#include "core/stack.h"
+#include "wire/checksum.h"
+#include "wire/ipv4.h"
+#include "wire/tcp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define ME 0xC6120002u   /* 198.18.0.2, the stack */
+#define PEER 0xC6120001u /* 198.18.0.1, the fuzzer */
+
+struct conn {
+	uint16_t sport, dport; /* from the peer's side */
+	uint32_t peer_nxt;     /* next sequence number the peer sends */
+	uint32_t stack_nxt;    /* highest the stack has sent, +1 */
+	int fd;
+};
+
+struct world {
+	struct ustack *st;
+	ustack_time_t now;
+	struct conn c[2];
+	int lfd;
+	const uint8_t *in;
+	size_t left;
+};
+
+static struct world *W;
+
+static void output(void *ctx, const struct iovec *iov, int iovcnt)
+{
+	uint8_t pkt[65536];
+	size_t n = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (n + iov[i].iov_len > sizeof(pkt))
+			abort();
+		memcpy(pkt + n, iov[i].iov_base, iov[i].iov_len);
+		n += iov[i].iov_len;
+	}
+	/* Every packet the stack emits must itself be valid. */
+	struct us_ipv4 ip;
+	struct us_tcp t;
+	if (us_ipv4_parse(pkt, n, true, &ip))
+		abort();
+	if (ip.proto != US_IP_PROTO_TCP)
+		return;
+	if (us_tcp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, true, &t))
+		abort();
+	for (int i = 0; i < 2; i++) {
+		struct conn *c = &W->c[i];
+		if (t.h.dport == c->sport && t.h.sport == c->dport) {
+			uint32_t end = t.h.seq + t.h.len + !!(t.h.flags & USTACK_TCP_SYN) + !!(t.h.flags & USTACK_TCP_FIN);
+			if (SEQ_GT(end, c->stack_nxt))
+				c->stack_nxt = end;
+		}
+	}
+}
+
+static uint8_t take8(struct world *w)
+{
+	if (!w->left)
+		return 0;
+	w->left--;
+	return *w->in++;
+}
+
+static uint16_t take16(struct world *w)
+{
+	return (uint16_t)(take8(w) << 8 | take8(w));
+}
+
+static void inject(struct world *w, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+		   uint16_t win, const uint8_t *opts, size_t optlen, size_t plen)
+{
+	static uint8_t pkt[20 + 60 + 256 * 6];
+	uint8_t *th = pkt + 20;
+	size_t doff = 20 + ((optlen + 3) & ~3u);
+	memset(th, 0, doff);
+	th[0] = (uint8_t)(sport >> 8), th[1] = (uint8_t)sport;
+	th[2] = (uint8_t)(dport >> 8), th[3] = (uint8_t)dport;
+	for (int i = 0; i < 4; i++) {
+		th[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		th[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	th[12] = (uint8_t)((doff / 4) << 4);
+	th[13] = flags;
+	th[14] = (uint8_t)(win >> 8), th[15] = (uint8_t)win;
+	if (optlen)
+		memcpy(th + 20, opts, optlen);
+	memset(th + doff, 'x', plen);
+	uint64_t acc = us_csum_pseudo(PEER, ME, US_IP_PROTO_TCP, (uint16_t)(doff + plen));
+	uint16_t c = us_csum_fold(us_csum_add(acc, th, doff + plen));
+	memcpy(th + 16, &c, 2);
+	struct us_ipv4 ip = { .ttl = 64, .proto = US_IP_PROTO_TCP, .src = PEER, .dst = ME };
+	us_ipv4_build(pkt, &ip, doff + plen);
+	ustack_input(w->st, w->now, pkt, 20 + doff + plen);
+}
+
+static void setup(struct world *w)
+{
+	struct ustack_config cfg = { .addr = ME, .output = output, .seed = 1, .max_conns = 64, .tcp_rmem = 65536,
+				     .tcp_wmem = 65536 };
+	if (ustack_create(&cfg, &w->st))
+		abort();
+	w->now = USTACK_SEC(1);
+	ustack_poll(w->st, w->now);
+	w->lfd = ustack_socket(w->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(80) };
+	ustack_bind(w->st, w->lfd, (struct sockaddr *)&sin, sizeof(sin));
+	ustack_listen(w->st, w->lfd, 4);
+	uint8_t syn_opts[] = { 2, 4, 5, 0xb4, 1, 3, 3, 7 };
+	/* c[0]: the peer connects to the listener. */
+	struct conn *a = &w->c[0];
+	*a = (struct conn){ .sport = 40000, .dport = 80, .peer_nxt = 1000 };
+	inject(w, a->sport, a->dport, USTACK_TCP_SYN, a->peer_nxt++, 0, 65535, syn_opts, sizeof(syn_opts), 0);
+	inject(w, a->sport, a->dport, USTACK_TCP_ACK, a->peer_nxt, a->stack_nxt, 512, NULL, 0, 0);
+	a->fd = ustack_accept(w->st, w->lfd, NULL, NULL);
+	/* c[1]: the stack connects out. */
+	struct conn *b = &w->c[1];
+	*b = (struct conn){ .sport = 5000, .peer_nxt = 7777777 };
+	b->fd = ustack_socket(w->st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(5000), .sin_addr.s_addr = htonl(PEER) };
+	ustack_connect(w->st, b->fd, (struct sockaddr *)&to, sizeof(to));
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	ustack_getsockname(w->st, b->fd, (struct sockaddr *)&me, &len);
+	b->dport = ntohs(me.sin_port);
+	inject(w, b->sport, b->dport, USTACK_TCP_SYN | USTACK_TCP_ACK, b->peer_nxt++, b->stack_nxt, 65535, syn_opts,
+	       sizeof(syn_opts), 0);
+}
+
+static void check(struct world *w)
+{
+	char why[256];
+	if (us_check_invariants(w->st, why, sizeof(why))) {
+		fprintf(stderr, "invariant broken: %s\n", why);
+		abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct world w = { .in = data, .left = size };
+	W = &w;
+	setup(&w);
+	check(&w);
+	char buf[4096];
+	int steps = 0;
+	while (w.left && steps++ < 512) {
+		uint8_t op = take8(&w);
+		struct conn *c = &w.c[op >> 7];
+		switch (op & 7) {
+		case 0: { /* a raw frame */
+			size_t n = (size_t)take8(&w) * 4;
+			if (n > w.left)
+				n = w.left;
+			ustack_input(w.st, w.now, w.in, n);
+			w.in += n;
+			w.left -= n;
+			break;
+		}
+		case 1:
+		case 2: { /* a segment on a live connection, fields fuzzed around its numbers */
+			uint8_t flags = take8(&w);
+			int16_t dseq = (int16_t)take16(&w), dack = (int16_t)take16(&w);
+			uint16_t win = take16(&w);
+			uint8_t optlen = take8(&w) % 41;
+			uint8_t opts[40] = { 0 };
+			for (int i = 0; i < optlen; i++)
+				opts[i] = take8(&w);
+			size_t plen = (size_t)take8(&w) * 6;
+			if ((op & 7) == 2) /* mostly in order and well-formed */
+				dseq = 0, dack = 0, flags = (uint8_t)(USTACK_TCP_ACK | (flags & USTACK_TCP_FIN)), optlen = 0;
+			inject(&w, c->sport, c->dport, flags, c->peer_nxt + (uint32_t)dseq, c->stack_nxt + (uint32_t)dack,
+			       win, opts, optlen, plen);
+			if (dseq == 0 && !(flags & USTACK_TCP_RST))
+				c->peer_nxt += (uint32_t)plen + !!(flags & USTACK_TCP_FIN) + !!(flags & USTACK_TCP_SYN);
+			break;
+		}
+		case 3: /* time passes: up to about 4 minutes */
+			w.now += USTACK_MSEC((uint64_t)take16(&w) * 4);
+			ustack_poll(w.st, w.now);
+			break;
+		case 4: /* the application writes */
+			memset(buf, 'y', sizeof(buf));
+			ustack_send(w.st, c->fd, buf, (size_t)take8(&w) * 16, 0);
+			break;
+		case 5: /* the application reads */
+			ustack_recv(w.st, c->fd, buf, (size_t)take8(&w) * 16 + 1, 0);
+			break;
+		case 6: { /* the application closes or shuts down */
+			uint8_t how = take8(&w) % 4;
+			if (how == 3) {
+				ustack_close(w.st, c->fd);
+				c->fd = -1;
+			} else {
+				ustack_shutdown(w.st, c->fd, how);
+			}
+			break;
+		}
+		case 7: { /* a segment for some other four-tuple: new SYNs, strays */
+			uint16_t sport = take16(&w);
+			uint8_t flags = take8(&w);
+			uint32_t seq = (uint32_t)take16(&w) << 16 | take16(&w);
+			inject(&w, sport, (op & 8) ? 80 : take16(&w), flags, seq, seq ^ 0x5555, 65535, NULL, 0,
+			       take8(&w) % 64);
+			break;
+		}
+		}
+		check(&w);
+	}
+	ustack_destroy(w.st);
+	W = NULL;
+	return 0;
+}
