@@ -6,6 +6,14 @@
  * server cannot bind 9999 until it asks for SO_REUSEADDR.
  *
  * Everything runs on virtual time: the 60 s of TIME_WAIT take microseconds.
+ *
+ * With --out DIR (what `make demo` passes) the story is also written down:
+ * DIR/demo.pcap, every packet as delivered (the simulator's tap), for
+ * tshark or Wireshark; DIR/trace.jsonl, every event of both stacks in the
+ * format of docs/TRACE-FORMAT.md; and DIR/handshake.svg and .txt, the
+ * sequence diagram drawn from those events. Times in the files count from
+ * the start of the story, as the printed ones do, so that a packet in the
+ * capture and its events in the trace carry the same time.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,10 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <ustack/pcap.h>
 #include <ustack/sim.h>
 #include <ustack/socket.h>
 #include <ustack/trace.h>
+
+#include "lib/diagram.h"
 
 #define CLIENT_ADDR 0xC6120001u /* 198.18.0.1 */
 #define SERVER_ADDR 0xC6120002u /* 198.18.0.2 */
@@ -28,6 +40,13 @@ struct demo {
 	unsigned fmt;
 	bool all;
 	ustack_time_t t0;
+	/* --out: the capture, the JSON trace and the events for the diagram */
+	const char *out;
+	struct ustack_pcap *pcap;
+	FILE *json;
+	unsigned long events;
+	bool write_failed;
+	struct diagram_trace dtr;
 };
 
 struct host {
@@ -35,9 +54,33 @@ struct host {
 	struct ustack *st;
 };
 
+/* Every event goes to the files, whatever is printed. */
+static void record_event(struct demo *d, const struct ustack_event *ev, const char *host)
+{
+	if (d->json) {
+		struct ustack_event e = *ev;
+		e.time -= d->t0;
+		char line[USTACK_EVENT_JSON_MAX];
+		ustack_event_json(&e, host, line, sizeof(line));
+		if (fprintf(d->json, "%s\n", line) < 0)
+			d->write_failed = true;
+		d->events++;
+	}
+	if (d->out && diagram_trace_add_ustack(&d->dtr, host, ev))
+		d->write_failed = true;
+}
+
+static void on_packet(void *ctx, ustack_time_t t, const void *pkt, size_t len)
+{
+	struct demo *d = ctx;
+	if (ustack_pcap_write(d->pcap, t - d->t0, pkt, len))
+		d->write_failed = true;
+}
+
 static void on_event(void *ctx, const struct ustack_event *ev)
 {
 	struct demo *d = ctx;
+	record_event(d, ev, ev->stack == d->client ? "client" : "server");
 	if (!d->all && (ev->type == USTACK_EV_SEG_IN || ev->type == USTACK_EV_DROP))
 		return; /* every segment out is the other side's segment in */
 	char line[512];
@@ -123,11 +166,87 @@ static int bind_server(struct demo *d, bool reuse)
 
 static void usage(void)
 {
-	printf("usage: ustack-demo [--all] [--absolute] [--seed N]\n"
+	printf("usage: ustack-demo [--all] [--absolute] [--seed N] [--out DIR]\n"
 	       "  Runs the article's echo story between two ustack instances on the simulator.\n"
 	       "  --all       also print segments as received, and drops\n"
 	       "  --absolute  absolute sequence numbers instead of relative ones\n"
-	       "  --seed N    the simulator's seed (ISNs and ports follow from it)\n");
+	       "  --seed N    the simulator's seed (ISNs and ports follow from it)\n"
+	       "  --out DIR   also write DIR/demo.pcap (every packet), DIR/trace.jsonl (every\n"
+	       "              event, docs/TRACE-FORMAT.md) and DIR/handshake.svg and .txt\n");
+}
+
+static void out_path(char *buf, size_t size, const char *dir, const char *name)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+}
+
+/* Creates DIR and opens the capture and the trace in it. */
+static void open_outputs(struct demo *d)
+{
+	char path[4096];
+	if (mkdir(d->out, 0777) < 0 && errno != EEXIST) {
+		fprintf(stderr, "ustack-demo: %s: %s\n", d->out, strerror(errno));
+		exit(1);
+	}
+	out_path(path, sizeof(path), d->out, "demo.pcap");
+	int err = ustack_pcap_open(path, 0, &d->pcap);
+	if (err) {
+		fprintf(stderr, "ustack-demo: %s: %s\n", path, strerror(-err));
+		exit(1);
+	}
+	ustack_sim_set_tap(d->sim, on_packet, d);
+	out_path(path, sizeof(path), d->out, "trace.jsonl");
+	d->json = fopen(path, "w");
+	if (!d->json) {
+		fprintf(stderr, "ustack-demo: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	diagram_trace_init(&d->dtr);
+}
+
+/*
+ * The sequence diagram of the connection, from the events recorded: the
+ * SVG for a browser, the text for a terminal (tools/lib/diagram.h).
+ */
+static void write_diagrams(struct demo *d)
+{
+	static const char *const names[] = { "handshake.svg", "handshake.txt" };
+	struct diagram_opts opts = { .absolute = d->fmt & USTACK_FMT_ABSOLUTE };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[4096], err[256];
+		out_path(path, sizeof(path), d->out, names[i]);
+		if (diagram_save(&d->dtr, path, &opts, err, sizeof(err))) {
+			fprintf(stderr, "ustack-demo: %s: %s\n", path, err);
+			d->write_failed = true;
+		}
+	}
+}
+
+/* Closes the files and says where they are. */
+static int close_outputs(struct demo *d)
+{
+	unsigned long long packets = ustack_pcap_count(d->pcap);
+	ustack_sim_set_tap(d->sim, NULL, NULL);
+	if (ustack_pcap_close(d->pcap))
+		d->write_failed = true;
+	if (fclose(d->json))
+		d->write_failed = true;
+	write_diagrams(d);
+	diagram_trace_free(&d->dtr);
+	if (d->write_failed) {
+		fprintf(stderr, "ustack-demo: could not write everything to %s\n", d->out);
+		return 1;
+	}
+	char pk[64], ev[64];
+	snprintf(pk, sizeof(pk), "%llu packets as delivered", packets);
+	snprintf(ev, sizeof(ev), "%lu events of both stacks", d->events);
+	printf("\nwritten to %s/:\n"
+	       "  demo.pcap      %-30s tshark -r %s/demo.pcap, or Wireshark\n"
+	       "  trace.jsonl    %-30s docs/TRACE-FORMAT.md\n"
+	       "  handshake.svg  %-30s open it in a browser\n"
+	       "  handshake.txt  %-30s cat it\n",
+	       d->out, pk, d->out, ev, "the sequence diagram", "the same, as text");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -141,6 +260,8 @@ int main(int argc, char **argv)
 			d.fmt |= USTACK_FMT_ABSOLUTE;
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+			d.out = argv[++i];
 		else {
 			usage();
 			return strcmp(argv[i], "--help") ? 2 : 0;
@@ -154,6 +275,8 @@ int main(int argc, char **argv)
 	struct ustack_link_params link = { .delay = USTACK_MSEC(5) };
 	ustack_sim_set_path(d.sim, CLIENT_ADDR, SERVER_ADDR, &link);
 	d.t0 = ustack_sim_now(d.sim);
+	if (d.out)
+		open_outputs(&d);
 
 	printf("ustack-demo: the article's echo server and client, on a simulated network\n"
 	       "client 198.18.0.1, server 198.18.0.2, 5 ms each way; times are virtual; "
@@ -220,6 +343,7 @@ int main(int argc, char **argv)
 		ustack_close(d.server, fd3);
 
 	printf("\nvirtual time elapsed: %.3f s\n", (double)(ustack_sim_now(d.sim) - d.t0) / 1e9);
+	int status = d.out ? close_outputs(&d) : 0;
 	ustack_sim_destroy(d.sim);
-	return 0;
+	return status;
 }

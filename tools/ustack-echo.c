@@ -301,6 +301,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	o.host = a.server ? "server" : "client"; /* as the trace calls it */
 	if (tool_net_open(&a.net, &o))
 		return 1;
 	int r;
@@ -312,7 +313,7 @@ int main(int argc, char **argv)
 		r = 0;
 	}
 	if (r == 0)
-		r = ustack_tun_run(a.net.tun, a.net.st, step, &a, NULL, 0);
+		r = tool_net_run(&a.net, step, &a, NULL, 0);
 	tool_net_close(&a.net);
 	return r == 1 ? 0 : r == 0 ? 0 : r < 0 ? 1 : r;
 }

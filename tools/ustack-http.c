@@ -292,10 +292,10 @@ int main(int argc, char **argv)
 	char ip[16];
 	printf("ustack-http: serving %s at http://%s:%u/\n", a.root, tool_ip(o.addr, ip), a.port);
 	fflush(stdout);
-	r = ustack_tun_run(a.net.tun, st, step, &a, NULL, 0);
+	r = tool_net_run(&a.net, step, &a, NULL, 0);
 	ustack_close(st, a.lfd);
 	if (r > 0)
-		r = ustack_tun_run(a.net.tun, st, drain, &a, NULL, 0);
+		r = tool_net_run(&a.net, drain, &a, NULL, 0);
 	tool_net_close(&a.net);
 	return r < 0 ? 1 : 0;
 }

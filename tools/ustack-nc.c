@@ -233,7 +233,7 @@ int main(int argc, char **argv)
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	a.pfd[0].fd = 0;
 	a.pfd[0].events = POLLIN;
-	r = ustack_tun_run(a.net.tun, st, step, &a, a.pfd, 1);
+	r = tool_net_run(&a.net, step, &a, a.pfd, 1);
 	if (o.stats)
 		fprintf(stderr, "ustack-nc: %llu bytes sent, %llu received\n", (unsigned long long)a.bytes_in,
 			(unsigned long long)a.bytes_out);

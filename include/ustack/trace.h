@@ -101,6 +101,19 @@ USTACK_API int ustack_event_format(const struct ustack_event *ev, unsigned flags
 /* "SYN,ACK" style names for a flags byte, "." for none. */
 USTACK_API int ustack_tcp_flags_format(uint8_t flags, char *buf, size_t size);
 
+/*
+ * One line of the JSON-lines trace format (docs/TRACE-FORMAT.md) for an
+ * event, without a newline, as snprintf returns: the length it wanted
+ * (USTACK_EVENT_JSON_MAX is always enough for a host name of up to 64
+ * bytes). `host` names the stack ("client", "server"; NULL gives its
+ * address); it and the cause are escaped as JSON strings. Sequence numbers
+ * are absolute; iss and irs allow relative ones. The time is the stack's
+ * clock in seconds, as the pcap writer stamps packets, so a trace and a
+ * capture of the same run line up.
+ */
+USTACK_API int ustack_event_json(const struct ustack_event *ev, const char *host, char *buf, size_t size);
+#define USTACK_EVENT_JSON_MAX 1024
+
 #ifdef __cplusplus
 }
 #endif

@@ -80,6 +80,20 @@ USTACK_API int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*s
  * arrives (an application's own timer). Holds for the next sleep only. */
 USTACK_API void ustack_tun_wake_at(struct ustack_tun *tun, ustack_time_t at);
 
+/*
+ * Calls tap for every packet the stack sends (inbound false) and every
+ * packet it is handed (inbound true), at the stack's edge of the link: with
+ * faults injected, a packet the fault model then loses was still sent, and
+ * one it loses on the way in was never received. t is the loop's clock, the
+ * time the stack was given. The packet lives only during the call; the tap
+ * must not call into the stack. NULL removes the tap. A capture to a file:
+ * ustack_tun_set_tap(tun, ustack_pcap_tun_tap, writer) (pcap.h).
+ */
+USTACK_API void ustack_tun_set_tap(struct ustack_tun *tun,
+				   void (*tap)(void *ctx, ustack_time_t t, bool inbound,
+					       const struct iovec *iov, int iovcnt),
+				   void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

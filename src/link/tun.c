@@ -55,6 +55,8 @@ struct ustack_tun {
 	ustack_time_t now; /* the loop's latest reading, for output's fault model */
 	ustack_time_t wake; /* the application's own deadline for this sleep */
 	struct ustack *st; /* where inbound packets go, while running */
+	void (*tap)(void *ctx, ustack_time_t t, bool inbound, const struct iovec *iov, int iovcnt);
+	void *tap_ctx;
 };
 
 ustack_time_t ustack_clock_now(void)
@@ -280,9 +282,35 @@ static void write_packet(struct ustack_tun *tun, const struct iovec *iov, int io
 	tun->stats.tx_bytes += len;
 }
 
+void ustack_tun_set_tap(struct ustack_tun *tun,
+			void (*tap)(void *ctx, ustack_time_t t, bool inbound, const struct iovec *iov,
+				    int iovcnt),
+			void *ctx)
+{
+	tun->tap = tap;
+	tun->tap_ctx = ctx;
+}
+
+/* Hands the stack one packet, showing it to the tap first. */
+static void deliver(struct ustack_tun *tun, struct ustack *st, ustack_time_t now, const uint8_t *pkt,
+		    size_t len)
+{
+	if (tun->tap) {
+		struct iovec iov = { (void *)(uintptr_t)pkt, len };
+		tun->tap(tun->tap_ctx, now, true, &iov, 1);
+	}
+	ustack_input(st, now, pkt, len);
+}
+
 void ustack_tun_output(void *ctx, const struct iovec *iov, int iovcnt)
 {
 	struct ustack_tun *tun = ctx;
+	/* Outside the loop (a connect before ustack_tun_run) nobody reads the
+	 * clock for us; the fault model and the tap need the time. */
+	if (!tun->st)
+		tun->now = ustack_clock_now();
+	if (tun->tap)
+		tun->tap(tun->tap_ctx, tun->now, false, iov, iovcnt);
 	size_t len = 0;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
@@ -307,7 +335,7 @@ static void flush_due(struct ustack_tun *tun, ustack_time_t now)
 	while (tun->nheap && tun->heap[0].at <= now) {
 		struct delayed d = heap_pop(tun);
 		if (d.inbound) {
-			ustack_input(tun->st, now, d.pkt, d.len);
+			deliver(tun, tun->st, now, d.pkt, d.len);
 		} else {
 			struct iovec iov = { d.pkt, d.len };
 			write_packet(tun, &iov, 1, d.len);
@@ -337,7 +365,7 @@ static int read_all(struct ustack_tun *tun, struct ustack *st)
 			if (tun->impaired)
 				impair(tun, &tun->in, buf, (size_t)r, true);
 			else
-				ustack_input(st, tun->now, buf, (size_t)r);
+				deliver(tun, st, tun->now, buf, (size_t)r);
 		}
 		(void)n;
 	}

@@ -22,10 +22,12 @@ check "article client (kernel) against ustack-echo server" test_ustack_server
 # client reads the end of the stream; the kernel's side is left in
 # TIME_WAIT, which ss shows.
 test_kernel_server() {
-	# The TUN link must exist for the kernel to listen on its address.
-	start "$TMP/cli" "$BIN/ustack-echo" client "$KADDR" 9999 --wait 1000 || return 1
-	ARTICLE_HOST=$KADDR timeout 10 ip netns exec "$NS" python3 "$HERE/article/socket_server_test.py" >"$TMP/ksrv" 2>&1 &
+	# The server listens on all addresses, so it can be up before the TUN
+	# link exists; the client starts once it is listening.
+	ARTICLE_HOST=0.0.0.0 timeout 20 ip netns exec "$NS" python3 "$HERE/article/socket_server_test.py" >"$TMP/ksrv" 2>&1 &
 	ksrv=$!
+	for _ in $(seq 200); do inns ss -ltn | grep -q ':9999 ' && break; sleep 0.05; done
+	start "$TMP/cli" "$BIN/ustack-echo" client "$KADDR" 9999 || return 1
 	wait_for "$LAST_PID" 15 || return 1
 	wait "$ksrv"
 	sed 's/^/  kernel server: /' "$TMP/ksrv"

@@ -36,16 +36,21 @@ setup() {
 inns() { ip netns exec "$NS" "$@"; }
 
 # Starts a ustack tool in the background; waits until its TUN device is up.
+# LAST_PID is the tool's own process (ip netns exec execs it; a shell
+# function run with & would leave a subshell's pid), so it can be signalled.
 start() { # log cmd...
 	log=$1
 	shift
-	inns "$@" >"$log" 2>&1 &
+	ip netns exec "$NS" "$@" >"$log" 2>&1 &
 	LAST_PID=$!
 	for _ in $(seq 100); do
 		if inns ip -4 addr show dev ustack0 2>/dev/null | grep -q "$KADDR"; then
 			sleep 0.1
 			return 0
 		fi
+		# A tool that already finished (a quick client) had its link
+		# up and down in between: what it did is in its log.
+		kill -0 "$LAST_PID" 2>/dev/null || return 0
 		sleep 0.05
 	done
 	echo "  the tool did not bring its TUN device up; its output:"

@@ -5,9 +5,24 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
+
+#include "show.h"
+
+/*
+ * SIGUSR1 sets a flag and writes a byte to a pipe the loop watches (the
+ * self-pipe trick): the flag says what to do, the byte wakes the loop even
+ * if the signal came just before it went to sleep, when epoll_wait would
+ * not be interrupted. The printing happens in the loop, never in the
+ * handler. One per process, as signals are.
+ */
+static volatile sig_atomic_t report_asked;
+static int wake_pipe[2] = { -1, -1 };
 
 void tool_opts_defaults(struct tool_opts *o)
 {
@@ -17,6 +32,7 @@ void tool_opts_defaults(struct tool_opts *o)
 	o->prefix = 24;
 	o->mtu = 1500;
 	o->seed = 1;
+	o->host = "ustack";
 }
 
 int tool_parse_addr(const char *s, uint32_t *addr, uint8_t *prefix)
@@ -73,9 +89,13 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 	} else if (!strcmp(a, "--stats")) {
 		o->stats = true;
 		takes_value = false;
+	} else if (!strcmp(a, "--pcap-usec")) {
+		o->pcap_usec = true;
+		takes_value = false;
 	} else if (strcmp(a, "--tun") && strcmp(a, "--addr") && strcmp(a, "--peer") && strcmp(a, "--mtu") &&
 		   strcmp(a, "--loss") && strcmp(a, "--dup") && strcmp(a, "--reorder") && strcmp(a, "--corrupt") &&
-		   strcmp(a, "--delay") && strcmp(a, "--seed")) {
+		   strcmp(a, "--delay") && strcmp(a, "--seed") && strcmp(a, "--pcap") &&
+		   strcmp(a, "--trace-json")) {
 		return 0;
 	}
 	if (!takes_value)
@@ -120,6 +140,10 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 	} else if (!strcmp(a, "--seed")) {
 		o->seed = strtoull(v, NULL, 0);
 		o->seed_set = true;
+	} else if (!strcmp(a, "--pcap")) {
+		o->pcap = v;
+	} else if (!strcmp(a, "--trace-json")) {
+		o->trace_json = v;
 	}
 	return 1;
 }
@@ -134,19 +158,109 @@ void tool_common_usage(FILE *f)
 		   "  --mtu N           default 1500\n"
 		   "  --trace           print every segment and state change\n"
 		   "  --absolute        absolute sequence numbers in the trace\n"
-		   "  --stats           print the stack's counters at exit\n"
+		   "  --stats           print the connection table and the counters at exit\n"
+		   "                    (kill -USR1 prints them while running)\n"
+		   "  --pcap FILE       record every packet the stack sends and receives, for\n"
+		   "                    tcpdump -r, tshark or Wireshark (time: the stack's clock)\n"
+		   "  --pcap-usec       microsecond time stamps in the capture (default nanoseconds)\n"
+		   "  --trace-json FILE every segment, state change and drop as JSON lines\n"
+		   "                    (docs/TRACE-FORMAT.md)\n"
 		   "fault injection on the stack's side of the link, each direction:\n"
 		   "  --loss P --dup P --reorder P --corrupt P   probabilities from 0 to 1\n"
 		   "  --delay MS        extra one-way delay\n"
 		   "  --seed N          seed for the faults, ISNs and ports\n");
 }
 
-static void print_event(void *ctx, const struct ustack_event *ev)
+static void on_event(void *ctx, const struct ustack_event *ev)
 {
 	struct tool_net *n = ctx;
-	char line[512];
-	ustack_event_format(ev, USTACK_FMT_NO_TIME | (n->o.absolute ? USTACK_FMT_ABSOLUTE : 0), line, sizeof(line));
-	fprintf(stderr, "%10.3f ms  %s\n", (double)(ev->time - n->t0) / 1e6, line);
+	if (n->o.trace) {
+		char line[512];
+		ustack_event_format(ev, USTACK_FMT_NO_TIME | (n->o.absolute ? USTACK_FMT_ABSOLUTE : 0), line,
+				    sizeof(line));
+		fprintf(stderr, "%10.3f ms  %s\n", (double)(ev->time - n->t0) / 1e6, line);
+	}
+	if (n->json && !n->json_err) {
+		char line[USTACK_EVENT_JSON_MAX];
+		int len = ustack_event_json(ev, n->o.host, line, sizeof(line));
+		if (len < 0 || (size_t)len >= sizeof(line))
+			n->json_err = EOVERFLOW;
+		else if (fprintf(n->json, "%s\n", line) < 0)
+			n->json_err = errno ? errno : EIO;
+	}
+}
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	report_asked = 1;
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "", 1) < 0) {
+		/* full: the loop is awake already */
+	}
+	errno = saved;
+}
+
+/* What the capture is stamped with: the stack's clock, as the trace's
+ * events are. A packet out goes at the time the stack was last given (the
+ * device's idea of now differs before its loop runs); a packet in is
+ * stamped with the time it is handed over at. */
+static void capture(void *ctx, ustack_time_t t, bool inbound, const struct iovec *iov, int iovcnt)
+{
+	struct tool_net *n = ctx;
+	if (n->pcap)
+		ustack_pcap_write_iov(n->pcap, inbound ? t : ustack_now(n->st), iov, iovcnt);
+}
+
+/* Opens the capture and the trace file; the stack is not made yet. */
+static int open_files(struct tool_net *n)
+{
+	const struct tool_opts *o = &n->o;
+	if (o->pcap) {
+		int err = ustack_pcap_open(o->pcap, o->pcap_usec ? USTACK_PCAP_USEC : 0, &n->pcap);
+		if (err) {
+			fprintf(stderr, "--pcap %s: %s\n", o->pcap, strerror(-err));
+			return err;
+		}
+	}
+	if (o->trace_json) {
+		n->json = fopen(o->trace_json, "w");
+		if (!n->json) {
+			int err = -errno;
+			fprintf(stderr, "--trace-json %s: %s\n", o->trace_json, strerror(errno));
+			ustack_pcap_close(n->pcap);
+			n->pcap = NULL;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Writes out what the capture and the trace hold; 0 or -EIO (said once). */
+static int flush_files(struct tool_net *n)
+{
+	int ret = 0;
+	if (n->pcap) {
+		int err = ustack_pcap_flush(n->pcap);
+		if (err) {
+			fprintf(stderr, "--pcap %s: %s; the capture stops here\n", n->o.pcap,
+				strerror(-err));
+			ustack_pcap_close(n->pcap);
+			n->pcap = NULL;
+			ustack_tun_set_tap(n->tun, NULL, NULL);
+			ret = -EIO;
+		}
+	}
+	if (n->json && !n->json_err && fflush(n->json))
+		n->json_err = errno ? errno : EIO;
+	if (n->json && n->json_err) {
+		fprintf(stderr, "--trace-json %s: %s; the trace stops here\n", n->o.trace_json,
+			strerror(n->json_err));
+		fclose(n->json);
+		n->json = NULL;
+		ret = -EIO;
+	}
+	return ret;
 }
 
 int tool_net_open(struct tool_net *n, const struct tool_opts *o)
@@ -163,10 +277,16 @@ int tool_net_open(struct tool_net *n, const struct tool_opts *o)
 		.impair = o->impair,
 		.seed = o->seed,
 	};
-	int err = ustack_tun_open(&tc, &n->tun);
+	int err = open_files(n);
+	if (err)
+		return err;
+	err = ustack_tun_open(&tc, &n->tun);
 	if (err) {
 		fprintf(stderr, "cannot open TUN device %s: %s%s\n", o->tun_name, strerror(-err),
 			err == -EPERM || err == -EACCES ? " (run as root, or with CAP_NET_ADMIN)" : "");
+		ustack_pcap_close(n->pcap);
+		if (n->json)
+			fclose(n->json);
 		return err;
 	}
 	struct ustack_config cfg = {
@@ -181,29 +301,106 @@ int tool_net_open(struct tool_net *n, const struct tool_opts *o)
 	 * from the kernel unless a seed was asked for (to replay a run). */
 	if (!o->seed_set && getrandom(&cfg.seed, sizeof(cfg.seed), 0) != sizeof(cfg.seed))
 		cfg.seed = (uint64_t)n->t0;
-	if (o->trace) {
-		cfg.trace = print_event;
+	if (o->trace || n->json) {
+		cfg.trace = on_event;
 		cfg.trace_ctx = n;
 	}
 	err = ustack_create(&cfg, &n->st);
 	if (err) {
 		fprintf(stderr, "cannot create the stack: %s\n", strerror(-err));
 		ustack_tun_close(n->tun);
+		ustack_pcap_close(n->pcap);
+		if (n->json)
+			fclose(n->json);
 		return err;
 	}
+	if (n->pcap)
+		ustack_tun_set_tap(n->tun, capture, n);
 	ustack_poll(n->st, n->t0); /* the stack's clock starts now, not at zero */
+	if (wake_pipe[0] < 0 && pipe(wake_pipe) == 0) {
+		for (int i = 0; i < 2; i++) {
+			fcntl(wake_pipe[i], F_SETFL, O_NONBLOCK);
+			fcntl(wake_pipe[i], F_SETFD, FD_CLOEXEC);
+		}
+	}
+	struct sigaction sa = { .sa_handler = on_sigusr1, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	return 0;
 }
 
-void tool_net_close(struct tool_net *n)
+void tool_net_report(struct tool_net *n, FILE *f)
 {
-	if (n->o.stats) {
-		fprintf(stderr, "counters:\n");
-		for (int i = 0; i < USTACK_STAT__COUNT; i++)
-			if (ustack_stat(n->st, (enum ustack_stat)i))
-				fprintf(stderr, "  %-32s %llu\n", ustack_stat_name((enum ustack_stat)i),
-					(unsigned long long)ustack_stat(n->st, (enum ustack_stat)i));
+	char ip[16];
+	fprintf(f, "ustack %s at %.3f s: connections\n", tool_ip(n->o.addr, ip),
+		(double)(ustack_now(n->st) - n->t0) / 1e9);
+	show_conns(f, n->st, true);
+	fprintf(f, "counters\n");
+	if (!show_counters(f, n->st))
+		fprintf(f, "    (all zero)\n");
+	fflush(f);
+}
+
+static int run_step(void *ctx, ustack_time_t now)
+{
+	struct tool_net *n = ctx;
+	if (report_asked) {
+		char drain[64];
+		while (read(wake_pipe[0], drain, sizeof(drain)) > 0) {
+		}
+		report_asked = 0;
+		tool_net_report(n, stderr);
 	}
+	flush_files(n);
+	/* The application sees its own descriptors only, as if it had called
+	 * ustack_tun_run itself: revents in, its wishes for the next sleep out. */
+	for (int i = 0; i < n->nextra; i++)
+		n->extra[i].revents = n->all[i].revents;
+	int r = n->step(n->step_ctx, now);
+	for (int i = 0; i < n->nextra; i++)
+		n->all[i].events = n->extra[i].events;
+	return r;
+}
+
+int tool_net_run(struct tool_net *n, int (*step)(void *ctx, ustack_time_t now), void *ctx,
+		 struct pollfd *extra, int nextra)
+{
+	n->step = step;
+	n->step_ctx = ctx;
+	n->extra = extra;
+	n->nextra = nextra;
+	n->all = calloc((size_t)nextra + 1, sizeof(*n->all));
+	if (!n->all)
+		return -ENOMEM;
+	for (int i = 0; i < nextra; i++)
+		n->all[i] = extra[i];
+	int nall = nextra;
+	if (wake_pipe[0] >= 0)
+		n->all[nall++] = (struct pollfd){ .fd = wake_pipe[0], .events = POLLIN };
+	int r = ustack_tun_run(n->tun, n->st, run_step, n, n->all, nall);
+	free(n->all);
+	n->all = NULL;
+	return r;
+}
+
+int tool_net_close(struct tool_net *n)
+{
+	if (n->o.stats)
+		tool_net_report(n, stderr);
+	int ret = flush_files(n);
+	ustack_tun_set_tap(n->tun, NULL, NULL);
+	if (n->pcap && ustack_pcap_close(n->pcap)) {
+		fprintf(stderr, "--pcap %s: could not be written in full\n", n->o.pcap);
+		ret = -EIO;
+	}
+	if (n->json && fclose(n->json)) {
+		fprintf(stderr, "--trace-json %s: %s\n", n->o.trace_json, strerror(errno));
+		ret = -EIO;
+	}
+	n->pcap = NULL;
+	n->json = NULL;
+	signal(SIGUSR1, SIG_DFL);
 	ustack_destroy(n->st);
 	ustack_tun_close(n->tun);
+	return ret;
 }

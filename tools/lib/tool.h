@@ -1,7 +1,7 @@
 /*
  * What the command-line tools share: the options that put a stack on a TUN
- * device (address, device, MTU, fault injection, tracing) and the code that
- * sets it up and tears it down.
+ * device (address, device, MTU, fault injection, tracing, captures) and the
+ * code that sets it up, runs it and tears it down.
  */
 #ifndef USTACK_TOOL_H
 #define USTACK_TOOL_H
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <ustack/pcap.h>
 #include <ustack/socket.h>
 #include <ustack/trace.h>
 #include <ustack/tun.h>
@@ -24,6 +25,10 @@ struct tool_opts {
 	struct ustack_link_params impair;
 	uint64_t seed;
 	bool seed_set;
+	const char *pcap;       /* --pcap FILE: every packet in and out */
+	bool pcap_usec;         /* --pcap-usec: microsecond stamps for old readers */
+	const char *trace_json; /* --trace-json FILE: docs/TRACE-FORMAT.md */
+	const char *host;       /* the stack's name in the JSON trace; default "ustack" */
 };
 
 struct tool_net {
@@ -31,6 +36,15 @@ struct tool_net {
 	struct ustack_tun *tun;
 	struct ustack *st;
 	ustack_time_t t0;
+	struct ustack_pcap *pcap;
+	FILE *json;
+	int json_err; /* the first failed write to the JSON trace */
+	/* tool_net_run's application step, called from its own, and the
+	 * application's descriptors, watched with the SIGUSR1 wakeup pipe. */
+	int (*step)(void *ctx, ustack_time_t now);
+	void *step_ctx;
+	struct pollfd *extra, *all;
+	int nextra;
 };
 
 void tool_opts_defaults(struct tool_opts *o);
@@ -41,8 +55,23 @@ void tool_common_usage(FILE *f);
 int tool_parse_addr(const char *s, uint32_t *addr, uint8_t *prefix);
 const char *tool_ip(uint32_t addr, char buf[16]);
 
-/* Opens the TUN device and a stack on it; prints why it could not. */
+/* Opens the TUN device and a stack on it, and the capture and trace files
+ * asked for; prints why it could not. Installs the SIGUSR1 handler. */
 int tool_net_open(struct tool_net *n, const struct tool_opts *o);
-void tool_net_close(struct tool_net *n);
+/*
+ * ustack_tun_run, plus what every tool does each round: on SIGUSR1 prints
+ * the connection table and the counters to stderr (the handler only sets a
+ * flag; printing happens here, outside signal context), and writes out the
+ * buffered capture and trace, so that a tool killed mid-run leaves files
+ * complete up to its last round.
+ */
+int tool_net_run(struct tool_net *n, int (*step)(void *ctx, ustack_time_t now), void *ctx,
+		 struct pollfd *extra, int nextra);
+/* Connection table and grouped counters, as SIGUSR1 prints them. */
+void tool_net_report(struct tool_net *n, FILE *f);
+/* With --stats, prints the report; closes the files (saying if a write
+ * failed), the stack and the device. Returns 0, or -EIO if a capture or
+ * trace file could not be written in full. */
+int tool_net_close(struct tool_net *n);
 
 #endif
