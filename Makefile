@@ -35,12 +35,14 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOLS := $(TOOL_SRC:tools/%.c=$(B)/bin/%)
 TOOL_LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(sort $(wildcard tools/lib/*.c)))
+# ustack-drill's parts (tools/drill/), linked into it alone.
+DRILL_OBJ := $(patsubst %.c,$(B)/%.o,$(sort $(wildcard tools/drill/*.c)))
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_OBJ := $(HELPER_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/scenario/*.c))
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all lib tools tests check check-build demo install clean deps soak
+.PHONY: all lib tools tests check check-build demo install clean deps soak fuzz fuzz-build
 
 all: lib tools
 
@@ -76,17 +78,30 @@ $(B)/bin/%: $(B)/tools/%.o $(TOOL_LIB_OBJ) $(B)/libustack.a
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
-$(B)/tests/%.o: ALL_CFLAGS += -Itests/helpers
+$(B)/bin/ustack-drill: $(B)/tools/ustack-drill.o $(DRILL_OBJ) $(TOOL_LIB_OBJ) $(B)/libustack.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(B)/tests/%.o: ALL_CFLAGS += -Itests/helpers -Itools
 $(B)/tests/helpers/%.o: ALL_CFLAGS += -Itests/helpers
 
+# The tools' shared code (tools/lib), as an archive, so that a test takes
+# only what it uses (the JSON-lines reader, the diagrams).
+$(B)/libtools.a: $(TOOL_LIB_OBJ)
+	@rm -f $@
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+
 # Tests link the static library so they can reach internal symbols.
-$(B)/tests/%: $(B)/tests/%.o $(HELPER_OBJ) $(B)/libustack.a
+$(B)/tests/%: $(B)/tests/%.o $(HELPER_OBJ) $(B)/libtools.a $(B)/libustack.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcriterion -lm
 
+# The story, plus its capture, trace and diagram under demo/.
 demo: tools
-	@$(B)/bin/ustack-demo
+	@$(B)/bin/ustack-demo --out demo
 
 deps:
 	@CC="$(CC)" sh tests/deps.sh
@@ -95,10 +110,39 @@ deps:
 check-build:
 	$(MAKE) -j$(JOBS) V=release lib tools tests
 	$(MAKE) -j$(JOBS) V=asan lib tools tests
+	$(MAKE) -j$(JOBS) fuzz-build
 
 check: deps
 	@$(MAKE) --no-print-directory check-build
 	@sh tests/run.sh $(BUILD_ROOT)/$(CCNAME)-release $(BUILD_ROOT)/$(CCNAME)-asan
+
+# Fuzzing with libFuzzer (clang). `make fuzz FUZZ_TIME=N` runs every target
+# for N seconds, growing a corpus under build/fuzz/corpus; saved crashes go
+# to build/fuzz/crashes. The seeds in tests/fuzz/corpus and the regression
+# inputs in tests/fuzz/regress are replayed by make check.
+FUZZ_CC ?= clang
+FUZZ_B := $(BUILD_ROOT)/fuzz
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_B)/%)
+FUZZ_FLAGS := -std=c11 -D_DEFAULT_SOURCE -g -O1 -Iinclude -Isrc -Itools -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TIME ?= 60
+
+$(FUZZ_B)/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*/*.h include/ustack/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) -o $@
+
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+		n=$$(basename $$f); mkdir -p $(FUZZ_B)/corpus/$$n $(FUZZ_B)/crashes; \
+		echo "== $$n for $(FUZZ_TIME) s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crashes/$$n- \
+			$(FUZZ_B)/corpus/$$n $$(ls -d tests/fuzz/corpus/$$n tests/fuzz/regress/$$n 2>/dev/null) \
+			2>&1 | grep -E '^(#[0-9]+ *DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
+	done
 
 # The randomized delivery test over many more seeds than make check runs.
 SOAK_SEEDS ?= 20000
@@ -117,4 +161,4 @@ install: lib
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TOOL_LIB_OBJ:.o=.d) $(TESTS:%=%.d) $(TOOLS:$(B)/bin/%=$(B)/tools/%.d)
+-include $(LIB_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TOOL_LIB_OBJ:.o=.d) $(DRILL_OBJ:.o=.d) $(TESTS:%=%.d) $(TOOLS:$(B)/bin/%=$(B)/tools/%.d)
