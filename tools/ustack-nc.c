@@ -5,6 +5,9 @@
  *
  *   ustack-nc [-N] HOST PORT           connect
  *   ustack-nc -l [-N] [-p] PORT        accept one connection
+ *   ustack-nc -u [-w SECS] HOST PORT   UDP: each read of standard input is
+ *   ustack-nc -u -l [-p] PORT          one datagram; the first datagram
+ *                                      received names the peer
  *
  * As netcat-openbsd: -N shuts the connection's write side down when
  * standard input ends; without it, the connection ends when the other side
@@ -33,16 +36,22 @@ struct app {
 	struct pollfd pfd[1];
 	ustack_time_t end_at;
 	uint64_t bytes_in, bytes_out;
+	int wait_s;
+	ustack_time_t last_rx;
+	bool have_peer;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ustack-nc [-N] HOST PORT\n"
-		   "       ustack-nc -l [-N] [-p] PORT\n"
+	fprintf(f, "usage: ustack-nc [-u] [-N] [-w SECS] HOST PORT\n"
+		   "       ustack-nc -l [-u] [-N] [-p] PORT\n"
 		   "netcat on ustack: standard input to the connection, the connection to standard output.\n"
 		   "  -l      listen and accept one connection\n"
 		   "  -p N    the port to listen on\n"
-		   "  -N      shut down the write side when standard input ends (as netcat-openbsd)\n");
+		   "  -N      shut down the write side when standard input ends (as netcat-openbsd)\n"
+		   "  -u      UDP instead of TCP: one datagram per read of standard input\n"
+		   "  -w SECS with UDP, once standard input has ended, exit after SECS without a\n"
+		   "          datagram (default 2)\n");
 	tool_common_usage(f);
 }
 
@@ -80,10 +89,65 @@ static int finished(struct app *a, ustack_time_t now)
 	return 0;
 }
 
+/*
+ * UDP: datagrams to standard output as they come, standard input out one
+ * read at a time. Listening, the first datagram's source becomes the peer
+ * (connect() then filters out everyone else, as nc does).
+ */
+static int udp_step(struct app *a, ustack_time_t now)
+{
+	struct ustack *st = a->net.st;
+	for (;;) {
+		char buf[65536];
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = ustack_recvfrom(st, a->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0) {
+			if (n != -EAGAIN)
+				fprintf(stderr, "ustack-nc: recv: %s\n", strerror((int)-n));
+			break;
+		}
+		if (!a->have_peer) {
+			ustack_connect(st, a->fd, (struct sockaddr *)&from, fl);
+			a->have_peer = true;
+		}
+		write_all(buf, (size_t)n);
+		a->bytes_out += (uint64_t)n;
+		a->last_rx = now;
+	}
+	while (a->have_peer && !a->stdin_eof && (a->pfd[0].revents & (POLLIN | POLLHUP))) {
+		ssize_t r = read(0, a->in, 1472); /* one datagram, unfragmented on a 1500 MTU */
+		if (r > 0) {
+			ssize_t n = ustack_send(st, a->fd, a->in, (size_t)r, 0);
+			if (n < 0)
+				fprintf(stderr, "ustack-nc: send: %s\n", strerror((int)-n));
+			else
+				a->bytes_in += (uint64_t)n;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EINTR))
+			a->stdin_eof = true;
+		a->pfd[0].revents = 0;
+		break;
+	}
+	a->pfd[0].events = a->have_peer && !a->stdin_eof ? POLLIN : 0;
+	if (!a->stdin_eof)
+		return 0;
+	if (!a->end_at)
+		a->end_at = now; /* when standard input ended */
+	ustack_time_t quiet = (a->last_rx > a->end_at ? a->last_rx : a->end_at) + USTACK_SEC(a->wait_s);
+	if (now >= quiet)
+		return 1;
+	ustack_tun_wake_at(a->net.tun, quiet);
+	return 0;
+}
+
 static int step(void *ctx, ustack_time_t now)
 {
 	struct app *a = ctx;
 	struct ustack *st = a->net.st;
+	if (a->udp)
+		return udp_step(a, now);
 	if (a->end_at)
 		return finished(a, now);
 	if (!a->connected) {
@@ -167,7 +231,7 @@ static int step(void *ctx, ustack_time_t now)
 
 int main(int argc, char **argv)
 {
-	struct app a = { .fd = -1, .lfd = -1 };
+	struct app a = { .fd = -1, .lfd = -1, .wait_s = 2 };
 	struct tool_opts o;
 	tool_opts_defaults(&o);
 	int positional = 0;
@@ -185,6 +249,10 @@ int main(int argc, char **argv)
 			a.listen = true;
 		} else if (!strcmp(s, "-N")) {
 			a.shut_on_eof = true;
+		} else if (!strcmp(s, "-u")) {
+			a.udp = true;
+		} else if (!strcmp(s, "-w") && i + 1 < argc) {
+			a.wait_s = atoi(argv[++i]);
 		} else if (!strcmp(s, "-p") && i + 1 < argc) {
 			a.port = (uint16_t)atoi(argv[++i]);
 		} else if (s[0] != '-' && !a.listen && positional == 0) {
@@ -209,7 +277,18 @@ int main(int argc, char **argv)
 		return 1;
 	struct ustack *st = a.net.st;
 	int r = 0;
-	if (a.listen) {
+	if (a.udp) {
+		a.fd = ustack_socket(st, AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(a.port),
+					   .sin_addr.s_addr = htonl(a.host) };
+		if (a.listen) {
+			sin.sin_addr.s_addr = 0;
+			r = ustack_bind(st, a.fd, (struct sockaddr *)&sin, sizeof(sin));
+		} else {
+			r = ustack_connect(st, a.fd, (struct sockaddr *)&sin, sizeof(sin));
+			a.have_peer = r == 0;
+		}
+	} else if (a.listen) {
 		a.lfd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
 		int one = 1;
 		ustack_setsockopt(st, a.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
