@@ -178,6 +178,7 @@ struct us_tcb {
 	uint32_t snd_sml;       /* end of the last small segment sent (Nagle, Minshall) */
 	ustack_time_t last_send, last_rcv;
 	ustack_time_t last_oow_ack; /* last ACK to an unacceptable segment */
+	ustack_time_t last_data_rcv; /* when data last arrived (quickack after idle) */
 	union {
 		struct us_cubic cubic;
 	} ca;
@@ -208,6 +209,7 @@ struct us_tw {
 	uint32_t snd_nxt, rcv_nxt, iss, irs;
 	uint16_t rcv_wnd; /* window field to send, already scaled */
 	ustack_time_t deadline;
+	ustack_time_t last_oow_ack; /* as in the control block: ACK loops */
 	struct us_tw *prev, *next; /* 2MSL queue, oldest first */
 };
 
@@ -225,6 +227,11 @@ struct us_tcp_layer {
 };
 
 #define US_HEAP_NONE UINT32_MAX
+
+/* Linux's TCP_MAX_QUICKACKS: ACK the first segments at once (and again
+ * after a long silence), so the sender's slow start is not slowed by
+ * delayed ACKs. */
+#define US_QUICKACKS 16
 
 /* tcp_conn.c */
 int us_tcp_init(struct ustack *st);
@@ -261,6 +268,8 @@ uint32_t us_tcp_flight(const struct us_tcb *tcb);
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);
 bool us_reass_pending(const struct us_tcb *tcb);
 void us_reass_free(struct ustack *st, struct us_tcb *tcb);
+
+bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen);
 
 /* tcp_output.c */
 struct us_tcp_out {

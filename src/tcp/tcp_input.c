@@ -21,6 +21,7 @@
 /* Linux's TCP_DELACK_MIN. */
 #define US_DELACK_MS 40
 
+
 static void trace_seg_in(struct ustack *st, const struct us_tcp *seg, const struct us_tcb *tcb)
 {
 	if (US_TRACING(st)) {
@@ -208,15 +209,15 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
  */
 #define US_OOW_RATELIMIT_MS 500
 
-static bool oow_rate_limited(struct ustack *st, struct us_tcb *tcb, uint32_t seglen)
+bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen)
 {
 	if (seglen)
 		return false;
-	if (tcb->last_oow_ack && st->now - tcb->last_oow_ack < USTACK_MSEC(US_OOW_RATELIMIT_MS)) {
+	if (*last && st->now - *last < USTACK_MSEC(US_OOW_RATELIMIT_MS)) {
 		us_count(st, USTACK_STAT_TCP_ACK_SKIPPED);
 		return true;
 	}
-	tcb->last_oow_ack = st->now;
+	*last = st->now;
 	return false;
 }
 
@@ -251,6 +252,11 @@ static void enter_time_wait(struct ustack *st, struct us_tcb *tcb, const char *c
  */
 static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
 {
+	/* Linux (tcp_event_data_recv): data after a silence longer than the
+	 * RTO means the sender is restarting its window; ACK quickly again. */
+	if (tcb->last_data_rcv && st->now - tcb->last_data_rcv > USTACK_USEC(tcb->rto_us))
+		tcb->quickacks = US_QUICKACKS;
+	tcb->last_data_rcv = st->now;
 	tcb->rcv_unacked += len;
 	if (tcb->quickacks) {
 		tcb->quickacks--;
@@ -386,7 +392,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
 			return;
 		} else {
-			if (!rst && !oow_rate_limited(st, tcb, seglen))
+			if (!rst && !us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, seglen))
 				us_tcp_send_ack(st, tcb);
 			drop(st, rst ? USTACK_STAT_DROP_TCP_RST_OUT_OF_WINDOW : USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg,
 			     tcb);

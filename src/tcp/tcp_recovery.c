@@ -53,11 +53,11 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 	if (acked) {
 		if (tcb->ca_state == US_CA_RECOVERY) {
 			if (SEQ_GEQ(tcb->snd_una, tcb->recover)) {
-				/* RFC 6582 3.2 step 3, full ACK: deflate to
-				 * min(ssthresh, FlightSize + SMSS). */
-				uint32_t flight = us_tcp_flight(tcb);
-				uint32_t w = (flight > mss ? flight : mss) + mss;
-				tcb->cwnd = w < tcb->ssthresh ? w : tcb->ssthresh;
+				/* RFC 6582 3.2 step 3, full ACK, second option:
+				 * cwnd = ssthresh, as Linux does at the end of a
+				 * reduction; the first option (FlightSize + SMSS)
+				 * would restart an idle sender from two segments. */
+				tcb->cwnd = tcb->ssthresh;
 				tcb->ca_state = US_CA_OPEN;
 				tcb->dupacks = 0;
 				tcb->cc->event(st, tcb, US_CC_EV_RECOVERY_EXIT);

@@ -147,7 +147,10 @@ int us_tw_input(struct ustack *st, struct us_tw *tw, const struct us_tcp *seg)
 		queue_append(&st->tcp, tw);
 	}
 	us_drop(st, USTACK_STAT_DROP_TCP_TIMEWAIT, h, NULL);
-	if (!bare)
+	/* An empty segment out of the window is answered at most every
+	 * 500 ms, as Linux does (ACK loops); a FIN or data always is. */
+	uint32_t seglen = h->len + !!(f & USTACK_TCP_FIN);
+	if (!bare && !us_tcp_oow_rate_limited(st, &tw->last_oow_ack, seglen))
 		tw_ack(st, tw);
 	return 0;
 }

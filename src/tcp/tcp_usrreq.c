@@ -110,10 +110,6 @@ void us_tcp_drop(struct ustack *st, struct us_tcb *tcb, int err, const char *cau
 	us_tcp_closed(st, tcb, cause);
 }
 
-/* Linux's TCP_MAX_QUICKACKS: ACK the first segments at once so the
- * sender's slow start is not slowed by delayed ACKs. */
-#define US_QUICKACKS 16
-
 void us_tcp_established(struct ustack *st, struct us_tcb *tcb, const char *cause)
 {
 	if (!tcb->passive)

@@ -118,7 +118,7 @@ static void ten_out_first_acked(struct tpeer *p, const struct conn *c)
 /* RFC 5681 3.2: the third duplicate ACK retransmits the missing segment,
  * ssthresh = max(FlightSize / 2, 2 SMSS), cwnd = ssthresh + 3 SMSS; each
  * further duplicate inflates cwnd by SMSS; the ACK of everything ends
- * recovery with cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS)
+ * recovery with cwnd = ssthresh (RFC 6582 3.2 step 3's second option, Linux's)
  * (RFC 6582 3.2 step 3, option 1). */
 Test(flow, fast_retransmit)
 {
@@ -154,7 +154,7 @@ Test(flow, fast_retransmit)
 	cr_assert_eq(ti.ca_state, 0);
 	cr_assert_eq(ti.unacked, 0u);
 	/* FlightSize is 0 now: min(4500, max(0, 1000) + 1000). */
-	cr_assert_eq(ti.cwnd, 2000u, "cwnd %u after the full ACK", ti.cwnd);
+	cr_assert_eq(ti.cwnd, 4500u, "cwnd %u after the full ACK", ti.cwnd);
 	cr_assert_eq(ti.ssthresh, 4500u);
 	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_TCP_PARTIAL_ACKS), 0);
 	tpeer_fini(&p);
