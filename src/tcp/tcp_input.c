@@ -65,9 +65,16 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 	us_tcp_cc_init(st, tcb);
 }
 
-/* RFC 5961 3.2 and 4.2: an answer that only the true peer can use. */
+/*
+ * RFC 5961 3.2 and 4.2: an answer that only the true peer can use. RFC 5961
+ * 7 asks for a limit on them; Linux's default (since 6.0) is its per-socket
+ * one for out-of-window answers, at most one per 500 ms, shared with the
+ * ACKs to unacceptable segments, and so is ustack's.
+ */
 static void challenge_ack(struct ustack *st, struct us_tcb *tcb)
 {
+	if (us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, 0))
+		return;
 	us_count(st, USTACK_STAT_TCP_CHALLENGE_ACKS);
 	us_tcp_send_ack(st, tcb);
 }

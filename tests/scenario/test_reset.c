@@ -561,6 +561,7 @@ Test(reset, rst_in_window_gets_challenge_ack)
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		char what[96];
 		snprintf(what, sizeof(what), "RST at RCV.NXT+%u (window %u)", offs[i], wnd);
+		tpeer_advance(&P, USTACK_MSEC(500)); /* past the challenge-ACK rate limit */
 		snapshot();
 		peer(&c, F_RST, c.rcv_nxt + offs[i], 0, NULL, 0);
 		/* <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> */
@@ -605,6 +606,7 @@ Test(reset, syn_on_established_gets_challenge_ack)
 	for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
 		char what[96];
 		snprintf(what, sizeof(what), "SYN at RCV.NXT%+d in ESTABLISHED", (int)(seqs[i] - c.rcv_nxt));
+		tpeer_advance(&P, USTACK_MSEC(500)); /* past the challenge-ACK rate limit */
 		snapshot();
 		tpeer_send(&P, PEER_PORT, c.lport, F_SYN, seqs[i], 0, 65535, NULL, 0, NULL);
 		expect_seg(tpeer_next(&P), F_ACK, c.snd_nxt, c.rcv_nxt, what);
@@ -621,6 +623,7 @@ Test(reset, syn_on_established_gets_challenge_ack)
 	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
 		char what[96];
 		snprintf(what, sizeof(what), "SYN at RCV.NXT%+d in ESTABLISHED", (int)(old[i] - c.rcv_nxt));
+		tpeer_advance(&P, USTACK_MSEC(500)); /* past the challenge-ACK rate limit */
 		snapshot();
 		tpeer_send(&P, PEER_PORT, c.lport, F_SYN, old[i], 0, 65535, NULL, 0, NULL);
 		expect_seg(tpeer_next(&P), F_ACK, c.snd_nxt, c.rcv_nxt, what);
@@ -816,4 +819,24 @@ Test(refused, so_error_reports_econnrefused)
 	cr_assert_eq(N.n, before, "that connect() sends nothing; trace:\n%s", N.trace);
 	cr_assert_eq(ustack_connect(N.a, fd, T_SA(sin), sizeof(sin)), -EINPROGRESS,
 		     "the next one tries anew");
+}
+
+/* RFC 5961 7, with Linux's default: at most one challenge ACK per 500 ms on
+ * a connection; a blind attacker's flood of in-window RSTs draws one. */
+Test(reset, challenge_acks_rate_limited)
+{
+	struct conn c = establish();
+	tpeer_advance(&P, USTACK_MSEC(500));
+	snapshot();
+	for (int i = 0; i < 10; i++)
+		peer(&c, F_RST, c.rcv_nxt + 100 + (uint32_t)i, 0, NULL, 0);
+	expect_seg(tpeer_next(&P), F_ACK, c.snd_nxt, c.rcv_nxt, "the first RST");
+	expect_nothing("RSTs 2 to 10 within 500 ms");
+	expect_delta(USTACK_STAT_TCP_CHALLENGE_ACKS, 1, "ten RSTs at once");
+	expect_delta(USTACK_STAT_TCP_ACK_SKIPPED, 9, "ten RSTs at once");
+	expect_delta(USTACK_STAT_DROP_TCP_RST_INEXACT, 10, "ten RSTs at once");
+	tpeer_advance(&P, USTACK_MSEC(500));
+	peer(&c, F_RST, c.rcv_nxt + 100, 0, NULL, 0);
+	expect_seg(tpeer_next(&P), F_ACK, c.snd_nxt, c.rcv_nxt, "500 ms later");
+	expect_state(&c, USTACK_TCP_ESTABLISHED, "after the flood");
 }
