@@ -1,0 +1,90 @@
+/*
+ * Hostile peers, segment by segment: what a blind or malicious sender can
+ * make ustack do, and what it cannot (docs/SECURITY.md lists the classes).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "testnet.h"
+
+static struct tpeer p;
+
+static void setup(void)
+{
+	tpeer_init(&p, NULL);
+}
+
+static void teardown(void)
+{
+	tpeer_fini(&p);
+}
+
+TestSuite(hostile, .init = setup, .fini = teardown);
+
+/* An MSS of 1 would turn one write into thousands of segments; Linux's
+ * tcp_min_snd_mss (48) is the floor. */
+Test(hostile, tiny_mss_clamped_to_48)
+{
+	int fd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = t_sin(p.peer_addr, 80);
+	cr_assert_eq(ustack_connect(p.st, fd, T_SA(sin), sizeof(sin)), -EINPROGRESS);
+	const struct tseg *syn = tpeer_next(&p);
+	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS, .mss = 1 };
+	tpeer_send(&p, 80, syn->h.sport, USTACK_TCP_SYN | USTACK_TCP_ACK, 1000, syn->h.seq + 1, 65535, NULL, 0, &o);
+	cr_assert(tpeer_next(&p));
+	char buf[480] = { 0 };
+	cr_assert_eq(ustack_send(p.st, fd, buf, sizeof(buf), 0), 480);
+	const struct tseg *s;
+	int n = 0;
+	while ((s = tpeer_next(&p))) {
+		cr_assert_eq(s->h.len, 48u, "segment %d carries %u bytes", n, s->h.len);
+		n++;
+	}
+	cr_assert_eq(n, 10, "480 bytes in %d segments", n);
+}
+
+/* RFC 5961 5.2: an ACK for data never sent is answered and dropped; one
+ * older than the largest window the peer offered draws a challenge ACK;
+ * neither moves SND.UNA. */
+Test(hostile, acks_outside_the_acceptable_range)
+{
+	uint32_t iss;
+	uint16_t lport;
+	int fd = tpeer_establish_active(&p, 80, 1000, &iss, &lport);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ustack_send(p.st, fd, "abc", 3, 0), 3);
+	cr_assert(tpeer_next(&p));
+	uint64_t unsent = ustack_stat(p.st, USTACK_STAT_DROP_TCP_ACK_UNSENT);
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK, 1001, iss + 1 + 100000, 65535, NULL, 0, NULL);
+	const struct tseg *s = tpeer_next(&p);
+	cr_assert(s && s->h.flags == USTACK_TCP_ACK && s->h.seq == iss + 4 && s->h.ack == 1001, "trace:\n%s",
+		  p.trace);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_DROP_TCP_ACK_UNSENT), unsent + 1);
+	tpeer_advance(&p, USTACK_MSEC(500)); /* past the rate limit; the data is resent meanwhile */
+	while (tpeer_next(&p))
+		;
+	uint64_t old = ustack_stat(p.st, USTACK_STAT_DROP_TCP_ACK_TOO_OLD);
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK, 1001, iss - 0x40000000u, 65535, NULL, 0, NULL);
+	s = tpeer_next(&p);
+	cr_assert(s && s->h.flags == USTACK_TCP_ACK && s->h.ack == 1001, "a challenge ACK; trace:\n%s", p.trace);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_DROP_TCP_ACK_TOO_OLD), old + 1);
+	struct ustack_tcp_info ti;
+	socklen_t len = sizeof(ti);
+	cr_assert_eq(ustack_getsockopt(p.st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+	cr_assert_eq(ti.unacked, 3u, "SND.UNA did not move");
+	cr_assert_eq(ustack_sock_state(p.st, fd), USTACK_TCP_ESTABLISHED);
+}
+
+/* SYN+FIN to a listener is dropped, as Linux does, and creates nothing. */
+Test(hostile, syn_fin_to_listener)
+{
+	int lfd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = t_sin(0, 80);
+	cr_assert_eq(ustack_bind(p.st, lfd, T_SA(sin), sizeof(sin)), 0);
+	cr_assert_eq(ustack_listen(p.st, lfd, 4), 0);
+	tpeer_send(&p, 4000, 80, USTACK_TCP_SYN | USTACK_TCP_FIN, 1, 0, 65535, NULL, 0, NULL);
+	cr_assert_null(tpeer_next(&p));
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_DROP_TCP_BAD_FLAGS), 1);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_TCP_PASSIVE_OPENS), 0);
+}
