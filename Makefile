@@ -2,6 +2,7 @@
 #
 #   make              libraries and tools (build/<cc>-release)
 #   make demo         the article's story on the simulator
+#   make docs-png     its diagram as docs/handshake.png (rsvg-convert, librsvg2-bin)
 #   make check        install test dependencies (as root), build, run every
 #                     suite plain and under ASan+UBSan, print the totals
 #   make install PREFIX=/usr/local
@@ -42,7 +43,7 @@ HELPER_OBJ := $(HELPER_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/scenario/*.c))
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all lib tools tests check check-build demo install clean deps soak fuzz fuzz-build
+.PHONY: all lib tools tests check check-build demo docs-png install clean deps soak fuzz fuzz-build
 
 all: lib tools
 
@@ -102,6 +103,10 @@ $(B)/tests/%: $(B)/tests/%.o $(HELPER_OBJ) $(B)/libtools.a $(B)/libustack.a
 # The story, plus its capture, trace and diagram under demo/.
 demo: tools
 	@$(B)/bin/ustack-demo --out demo
+
+# The demo's diagram as a picture for the README (Debian: librsvg2-bin).
+docs-png: demo
+	rsvg-convert -w 900 demo/handshake.svg -o docs/handshake.png
 
 deps:
 	@CC="$(CC)" sh tests/deps.sh

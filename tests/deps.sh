@@ -18,6 +18,8 @@ command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v xmllint >/dev/null 2>&1 || need="$need libxml2-utils"
 # The capture tests read ustack's pcap files back with Wireshark's decoder.
 command -v tshark >/dev/null 2>&1 || need="$need tshark"
+# The diagram test captures the kernel's own TCP with tcpdump.
+command -v tcpdump >/dev/null 2>&1 || need="$need tcpdump"
 # The fuzz targets are built with clang whatever CC is (libFuzzer).
 command -v clang >/dev/null 2>&1 || need="$need clang libclang-rt-dev"
 [ -n "$need" ] || exit 0

@@ -136,6 +136,7 @@ if [ -d "$here/interop" ] && [ "${USTACK_NO_INTEROP:-0}" != 1 ]; then
 	run_interop timewait
 	run_interop icmp
 	run_interop capture
+	run_interop diagram
 	run_interop transfer
 	run_interop transfer:bad-link IMPAIR=1
 fi
