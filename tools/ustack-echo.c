@@ -213,14 +213,6 @@ static int client_step(struct app *a, ustack_time_t now)
 	}
 }
 
-static int count_busy(void *ctx, const struct ustack_conn_info *ci)
-{
-	/* Still finishing a close handshake (TIME_WAIT is the end of it). */
-	if (ci->state != USTACK_TCP_TIME_WAIT && ci->state != USTACK_TCP_LISTEN)
-		(*(int *)ctx)++;
-	return 0;
-}
-
 static int step(void *ctx, ustack_time_t now)
 {
 	struct app *a = ctx;
@@ -231,15 +223,9 @@ static int step(void *ctx, ustack_time_t now)
 		return 0;
 	/* Finish the closing handshake before the stack (and its state) goes
 	 * away; with --hold, also wait out TIME_WAIT. */
-	int busy = 0;
-	ustack_tcp_foreach(a->net.st, count_busy, &busy);
 	if (a->hold)
 		return ustack_next_deadline(a->net.st) == USTACK_TIME_NEVER ? 1 : 0;
-	if (busy && now - a->done_at < USTACK_SEC(10)) {
-		ustack_tun_wake_at(a->net.tun, a->done_at + USTACK_SEC(10));
-		return 0;
-	}
-	return 1;
+	return tool_may_exit(&a->net, a->done_at, now);
 }
 
 int main(int argc, char **argv)

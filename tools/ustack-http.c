@@ -35,6 +35,7 @@ struct app {
 	uint16_t port;
 	int lfd;
 	long max_requests, served;
+	ustack_time_t drain_start; /* when the last response was sent */
 	struct conn c[MAX_CONNS];
 };
 
@@ -228,23 +229,12 @@ static int step(void *ctx, ustack_time_t now)
 	return 0;
 }
 
-static int count_open(void *ctx, const struct ustack_conn_info *ci)
-{
-	if (ci->state != USTACK_TCP_TIME_WAIT && ci->state != USTACK_TCP_LISTEN)
-		(*(int *)ctx)++;
-	return 0;
-}
-
 static int drain(void *ctx, ustack_time_t now)
 {
 	struct app *a = ctx;
-	int busy = 0;
-	ustack_tcp_foreach(a->net.st, count_open, &busy);
-	static ustack_time_t start;
-	if (!start)
-		start = now;
-	ustack_tun_wake_at(a->net.tun, start + USTACK_SEC(10));
-	return !busy || now - start > USTACK_SEC(10);
+	if (!a->drain_start)
+		a->drain_start = now;
+	return tool_may_exit(&a->net, a->drain_start, now);
 }
 
 int main(int argc, char **argv)

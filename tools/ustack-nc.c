@@ -70,25 +70,6 @@ static void write_all(const char *p, size_t n)
 	}
 }
 
-static int count_busy(void *ctx, const struct ustack_conn_info *ci)
-{
-	if (ci->state != USTACK_TCP_TIME_WAIT && ci->state != USTACK_TCP_LISTEN)
-		(*(int *)ctx)++;
-	return 0;
-}
-
-/* Done once the closing handshake is over (TIME_WAIT counts as over), or
- * after 10 s of trying. */
-static int finished(struct app *a, ustack_time_t now)
-{
-	int busy = 0;
-	ustack_tcp_foreach(a->net.st, count_busy, &busy);
-	if (!busy || now - a->end_at > USTACK_SEC(10))
-		return 1;
-	ustack_tun_wake_at(a->net.tun, a->end_at + USTACK_SEC(10));
-	return 0;
-}
-
 /*
  * UDP: datagrams to standard output as they come, standard input out one
  * read at a time. Listening, the first datagram's source becomes the peer
@@ -149,7 +130,7 @@ static int step(void *ctx, ustack_time_t now)
 	if (a->udp)
 		return udp_step(a, now);
 	if (a->end_at)
-		return finished(a, now);
+		return tool_may_exit(&a->net, a->end_at, now);
 	if (!a->connected) {
 		if (a->listen) {
 			a->fd = ustack_accept(st, a->lfd, NULL, NULL);
@@ -224,7 +205,7 @@ static int step(void *ctx, ustack_time_t now)
 	if (a->net_eof) {
 		ustack_close(st, a->fd);
 		a->end_at = now;
-		return finished(a, now);
+		return tool_may_exit(&a->net, a->end_at, now);
 	}
 	return 0;
 }

@@ -4,100 +4,85 @@
  * anything else that wants to read a run back (jq, a notebook). Keys come
  * in the order the document lists them, so lines are stable to diff.
  */
-#include <stdarg.h>
 #include <stdio.h>
 
 #include <ustack/trace.h>
 
-struct buf {
-	char *p;
-	size_t size, len;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	size_t room = b->len < b->size ? b->size - b->len : 0;
-	int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		b->len += (size_t)n;
-}
+#include "trace/buf.h"
 
 /* A JSON string: quotes, backslashes and control characters escaped;
  * other bytes (UTF-8 included) pass through. */
-static void put_str(struct buf *b, const char *s)
+static void put_str(struct us_buf *b, const char *s)
 {
-	put(b, "\"");
+	us_buf_put(b, "\"");
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		if (*c == '"' || *c == '\\')
-			put(b, "\\%c", *c);
+			us_buf_put(b, "\\%c", *c);
 		else if (*c == '\n')
-			put(b, "\\n");
+			us_buf_put(b, "\\n");
 		else if (*c == '\t')
-			put(b, "\\t");
+			us_buf_put(b, "\\t");
 		else if (*c < 0x20 || *c == 0x7f)
-			put(b, "\\u%04x", *c);
+			us_buf_put(b, "\\u%04x", *c);
 		else
-			put(b, "%c", *c);
+			us_buf_put(b, "%c", *c);
 	}
-	put(b, "\"");
+	us_buf_put(b, "\"");
 }
 
-static void put_addr(struct buf *b, const char *key, uint32_t a, uint16_t port)
+static void put_addr(struct us_buf *b, const char *key, uint32_t a, uint16_t port)
 {
-	put(b, ",\"%s\":\"%u.%u.%u.%u:%u\"", key, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, port);
+	us_buf_put(b, ",\"%s\":\"%u.%u.%u.%u:%u\"", key, a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, port);
 }
 
-static void put_options(struct buf *b, const struct ustack_tcp_options *o)
+static void put_options(struct us_buf *b, const struct ustack_tcp_options *o)
 {
 	const char *sep = "";
-	put(b, ",\"opts\":{");
+	us_buf_put(b, ",\"opts\":{");
 	if (o->present & USTACK_OPT_MSS) {
-		put(b, "\"mss\":%u", o->mss);
+		us_buf_put(b, "\"mss\":%u", o->mss);
 		sep = ",";
 	}
 	if (o->present & USTACK_OPT_WSCALE) {
-		put(b, "%s\"wscale\":%u", sep, o->wscale);
+		us_buf_put(b, "%s\"wscale\":%u", sep, o->wscale);
 		sep = ",";
 	}
 	if (o->present & USTACK_OPT_SACK_PERM) {
-		put(b, "%s\"sackOK\":true", sep);
+		us_buf_put(b, "%s\"sackOK\":true", sep);
 		sep = ",";
 	}
 	if (o->present & USTACK_OPT_TS) {
-		put(b, "%s\"ts\":[%u,%u]", sep, o->ts_val, o->ts_ecr);
+		us_buf_put(b, "%s\"ts\":[%u,%u]", sep, o->ts_val, o->ts_ecr);
 		sep = ",";
 	}
 	if (o->present & USTACK_OPT_SACK) {
-		put(b, "%s\"sack\":[", sep);
+		us_buf_put(b, "%s\"sack\":[", sep);
 		int n = o->nsack < 4 ? o->nsack : 4;
 		for (int i = 0; i < n; i++)
-			put(b, "%s[%u,%u]", i ? "," : "", o->sack[i].left, o->sack[i].right);
-		put(b, "]");
+			us_buf_put(b, "%s[%u,%u]", i ? "," : "", o->sack[i].left, o->sack[i].right);
+		us_buf_put(b, "]");
 	}
-	put(b, "}");
+	us_buf_put(b, "}");
 }
 
-static void put_segment(struct buf *b, const struct ustack_event *ev)
+static void put_segment(struct us_buf *b, const struct ustack_event *ev)
 {
 	const struct ustack_tcp_segment *s = ev->seg;
 	char fl[40];
 	ustack_tcp_flags_format(s->flags, fl, sizeof(fl));
 	put_addr(b, "src", s->saddr, s->sport);
 	put_addr(b, "dst", s->daddr, s->dport);
-	put(b, ",\"flags\":\"%s\",\"seq\":%u,\"ack\":%u,\"win\":%u,\"len\":%u", fl, s->seq, s->ack,
+	us_buf_put(b, ",\"flags\":\"%s\",\"seq\":%u,\"ack\":%u,\"win\":%u,\"len\":%u", fl, s->seq, s->ack,
 	    s->window, s->len);
 	put_options(b, &s->opt);
 	if (ev->has_iss)
-		put(b, ",\"iss\":%u", ev->iss);
+		us_buf_put(b, ",\"iss\":%u", ev->iss);
 	else
-		put(b, ",\"iss\":null");
+		us_buf_put(b, ",\"iss\":null");
 	if (ev->has_irs)
-		put(b, ",\"irs\":%u", ev->irs);
+		us_buf_put(b, ",\"irs\":%u", ev->irs);
 	else
-		put(b, ",\"irs\":null");
+		us_buf_put(b, ",\"irs\":null");
 }
 
 int ustack_event_json(const struct ustack_event *ev, const char *host, char *out, size_t size)
@@ -108,19 +93,19 @@ int ustack_event_json(const struct ustack_event *ev, const char *host, char *out
 		[USTACK_EV_STATE] = "state",
 		[USTACK_EV_DROP] = "drop",
 	};
-	struct buf b = { out, size, 0 };
+	struct us_buf b = { out, size, 0 };
 	if (size)
 		out[0] = 0;
-	put(&b, "{\"t\":%llu.%09llu,\"host\":", (unsigned long long)(ev->time / 1000000000u),
+	us_buf_put(&b, "{\"t\":%llu.%09llu,\"host\":", (unsigned long long)(ev->time / 1000000000u),
 	    (unsigned long long)(ev->time % 1000000000u));
 	if (host) {
 		put_str(&b, host);
 	} else {
 		uint32_t a = ev->stack ? ustack_addr(ev->stack) : ev->laddr;
-		put(&b, "\"%u.%u.%u.%u\"", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+		us_buf_put(&b, "\"%u.%u.%u.%u\"", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 	}
 	unsigned type = (unsigned)ev->type;
-	put(&b, ",\"type\":\"%s\"", type < sizeof(types) / sizeof(types[0]) ? types[type] : "unknown");
+	us_buf_put(&b, ",\"type\":\"%s\"", type < sizeof(types) / sizeof(types[0]) ? types[type] : "unknown");
 	switch (ev->type) {
 	case USTACK_EV_SEG_IN:
 	case USTACK_EV_SEG_OUT:
@@ -132,18 +117,18 @@ int ustack_event_json(const struct ustack_event *ev, const char *host, char *out
 		if (ev->rport)
 			put_addr(&b, "remote", ev->raddr, ev->rport);
 		else
-			put(&b, ",\"remote\":\"*:*\"");
-		put(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"cause\":", ustack_tcp_state_name(ev->old_state),
+			us_buf_put(&b, ",\"remote\":\"*:*\"");
+		us_buf_put(&b, ",\"from\":\"%s\",\"to\":\"%s\",\"cause\":", ustack_tcp_state_name(ev->old_state),
 		    ustack_tcp_state_name(ev->new_state));
 		put_str(&b, ev->cause ? ev->cause : "");
 		break;
 	case USTACK_EV_DROP:
-		put(&b, ",\"reason\":");
+		us_buf_put(&b, ",\"reason\":");
 		put_str(&b, ustack_stat_name(ev->drop));
 		if (ev->seg)
 			put_segment(&b, ev);
 		break;
 	}
-	put(&b, "}");
+	us_buf_put(&b, "}");
 	return (int)b.len;
 }

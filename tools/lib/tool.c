@@ -404,3 +404,20 @@ int tool_net_close(struct tool_net *n)
 	ustack_tun_close(n->tun);
 	return ret;
 }
+
+static int count_closing(void *ctx, const struct ustack_conn_info *ci)
+{
+	if (ci->state != USTACK_TCP_TIME_WAIT && ci->state != USTACK_TCP_LISTEN)
+		(*(int *)ctx)++;
+	return 0;
+}
+
+bool tool_may_exit(struct tool_net *n, ustack_time_t since, ustack_time_t now)
+{
+	int closing = 0;
+	ustack_tcp_foreach(n->st, count_closing, &closing);
+	if (!closing || now - since > USTACK_SEC(10))
+		return true;
+	ustack_tun_wake_at(n->tun, since + USTACK_SEC(10));
+	return false;
+}

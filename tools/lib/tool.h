@@ -74,4 +74,9 @@ void tool_net_report(struct tool_net *n, FILE *f);
  * trace file could not be written in full. */
 int tool_net_close(struct tool_net *n);
 
+/* Whether a tool that is done may let its stack go: every connection has
+ * finished its closing handshake (TIME_WAIT counts as finished), or 10 s
+ * have passed since `since`. If not, asks the loop to wake at that limit. */
+bool tool_may_exit(struct tool_net *n, ustack_time_t since, ustack_time_t now);
+
 #endif
