@@ -155,6 +155,27 @@ soak:
 	$(MAKE) -j$(JOBS) V=release tests
 	USTACK_SEEDS=$(SOAK_SEEDS) $(B)/tests/scenario/test_random
 
+# Benchmarks against Linux (bench/): never part of `make check`. Always the
+# release build; BENCH_RUNS=N runs (default 3), BENCH_BYTES shrinks the bulk
+# transfer. Results: build/bench/results.json.
+BENCH_RB := $(BUILD_ROOT)/$(CCNAME)-release
+BENCH_PROGS := bench_ustack bench_linux bench_cg
+.PHONY: bench bench-build
+bench-build: $(BENCH_PROGS:%=$(B)/bench/bin/%)
+$(B)/bench/bin/bench_ustack $(B)/bench/bin/bench_cg: $(B)/bench/bin/%: $(B)/bench/%.o $(B)/bench/link.o \
+		$(B)/libustack.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+$(B)/bench/bin/bench_linux: $(B)/bench/bench_linux.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
+bench:
+	@$(MAKE) --no-print-directory -j$(JOBS) V=release bench-build
+	@python3 bench/run.py --bin $(BENCH_RB)/bench/bin --out $(BUILD_ROOT)/bench/results.json
+-include $(patsubst bench/%.c,$(B)/bench/%.d,$(wildcard bench/*.c))
+
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include/ustack $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/ustack/*.h $(DESTDIR)$(PREFIX)/include/ustack/

@@ -219,6 +219,7 @@ struct us_tcp_layer {
 	uint32_t nodes; /* in the hash */
 	struct us_bind_bucket **ports;
 	uint32_t ports_mask;
+	uint32_t nports; /* buckets in the port table */
 	uint32_t nconns; /* control blocks and TIME_WAIT records alive */
 	struct us_tcb **heap; /* timer heap, ordered by heap_at */
 	uint32_t heap_len, heap_cap;

@@ -342,3 +342,38 @@ Test(timewait, destroy_with_unaccepted_connections)
 	tpeer_fini(&p);
 	tpeer_init(&p, NULL);
 }
+
+/* The port table grows as ports come into use (past its first 64 slots)
+ * and every port stays findable: a port a connection holds cannot be
+ * bound, and once all are closed every one can. */
+Test(timewait, many_ports_stay_findable)
+{
+	enum { N = 600 };
+	int fds[N];
+	uint16_t ports[N];
+	for (int i = 0; i < N; i++) {
+		fds[i] = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in to = t_sin(p.peer_addr, (uint16_t)(1000 + i));
+		cr_assert_eq(ustack_connect(p.st, fds[i], T_SA(to), sizeof(to)), -EINPROGRESS);
+		struct sockaddr_in me;
+		socklen_t len = sizeof(me);
+		ustack_getsockname(p.st, fds[i], (struct sockaddr *)&me, &len);
+		ports[i] = ntohs(me.sin_port);
+	}
+	while (tpeer_next(&p))
+		;
+	for (int i = 0; i < N; i += 37) {
+		int fd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sin = t_sin(0, ports[i]);
+		cr_assert_eq(ustack_bind(p.st, fd, T_SA(sin), sizeof(sin)), -EADDRINUSE, "port %u", ports[i]);
+		ustack_close(p.st, fd);
+	}
+	for (int i = 0; i < N; i++)
+		ustack_close(p.st, fds[i]);
+	for (int i = 0; i < N; i += 37) {
+		int fd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sin = t_sin(0, ports[i]);
+		cr_assert_eq(ustack_bind(p.st, fd, T_SA(sin), sizeof(sin)), 0, "port %u after close", ports[i]);
+		ustack_close(p.st, fd);
+	}
+}

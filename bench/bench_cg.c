@@ -1,0 +1,98 @@
+/*
+ * bench/bench_cg.c: a tiny driver for instruction counts under callgrind.
+ *
+ * On an established connection in steady state (after warm-up transfers),
+ * A sends two full-sized in-order data segments; B takes the first (no ACK
+ * owed yet), then the second (which makes B send an ACK, every second
+ * segment), and A takes that pure ACK. bench_cg_measure wraps the one
+ * ustack_input call chosen by the mode, so that
+ *
+ *   valgrind --tool=callgrind --toggle-collect='bench_cg_measure*' bench_cg MODE
+ *
+ * counts exactly that packet's instructions. Modes: data (the first
+ * segment), data_ack (the second, ACK sent included), ack (the pure ACK).
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(x)                                                                                     \
+	do {                                                                                         \
+		if (!(x)) {                                                                          \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);        \
+			exit(1);                                                                     \
+		}                                                                                    \
+	} while (0)
+
+int bench_cg_measure(struct ustack *st, ustack_time_t now, const void *pkt, size_t len);
+
+__attribute__((noinline)) int bench_cg_measure(struct ustack *st, ustack_time_t now, const void *pkt,
+						size_t len)
+{
+	return ustack_input(st, now, pkt, len);
+}
+
+static uint8_t pkt[70000];
+
+/* Takes the FIFO's only packet out (the FIFO must hold exactly one). */
+static size_t take_one(struct blink_q *q)
+{
+	CHECK(q->n == 1);
+	memcpy(pkt, q->buf + q->off[0], q->len[0]);
+	size_t len = q->len[0];
+	q->n = 0;
+	q->used = 0;
+	return len;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "data";
+	struct blink l;
+	CHECK(blink_init(&l, NULL, NULL) == 0);
+	int lfd = blink_listen(&l, 5001), afd, bfd;
+	CHECK(lfd >= 0);
+	CHECK(blink_connect(&l, lfd, 5001, &afd, &bfd) == 0);
+	int one = 1;
+	CHECK(ustack_setsockopt(l.a, afd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0);
+	enum { MSS = 1460 };
+	static uint8_t buf[64 * MSS], rbuf[64 * MSS];
+	memset(buf, 'd', sizeof(buf));
+	/* Warm-up: leave slow start's first rounds and the quick-ACK phase. */
+	for (int i = 0; i < 200; i++) {
+		CHECK(ustack_send(l.a, afd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
+		blink_pump(&l);
+		CHECK(ustack_recv(l.b, bfd, rbuf, sizeof(rbuf), 0) == (ssize_t)sizeof(rbuf));
+		blink_pump(&l);
+		blink_advance(&l, USTACK_USEC(50));
+	}
+	/* Leave nothing owed: let a delayed ACK go out (40 ms), but stay short
+	 * of the idle time after which the receiver quick-ACKs again. */
+	blink_advance(&l, USTACK_MSEC(41));
+	blink_pump(&l);
+
+	CHECK(ustack_send(l.a, afd, buf, MSS, 0) == MSS);
+	size_t len = take_one(&l.ab);
+	int r = !strcmp(mode, "data") ? bench_cg_measure(l.b, l.now, pkt, len) : ustack_input(l.b, l.now, pkt, len);
+	CHECK(r == 0);
+	if (l.ba.n) {
+		fprintf(stderr, "bench_cg: the first segment was ACKed at once (%zu packets)\n", l.ba.n);
+		l.ba.n = 0;
+		l.ba.used = 0;
+	}
+	CHECK(ustack_send(l.a, afd, buf, MSS, 0) == MSS);
+	len = take_one(&l.ab);
+	r = !strcmp(mode, "data_ack") ? bench_cg_measure(l.b, l.now, pkt, len) : ustack_input(l.b, l.now, pkt, len);
+	CHECK(r == 0);
+	len = take_one(&l.ba);
+	CHECK(len == 40); /* a pure ACK: IPv4 and TCP headers, no options */
+	r = !strcmp(mode, "ack") ? bench_cg_measure(l.a, l.now, pkt, len) : ustack_input(l.a, l.now, pkt, len);
+	CHECK(r == 0);
+	CHECK(ustack_recv(l.b, bfd, rbuf, sizeof(rbuf), 0) == 2 * MSS);
+	printf("ok %s\n", mode);
+	blink_fini(&l);
+	return 0;
+}
