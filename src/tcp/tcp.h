@@ -78,6 +78,7 @@ enum us_timer {
 	US_TM_DELACK,    /* delayed ACK (RFC 1122 4.2.3.2) */
 	US_TM_KEEPALIVE, /* RFC 1122 4.2.3.6 */
 	US_TM_FIN_WAIT,  /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
+	US_TM_RECLAIM,   /* give drained buffers back once the connection rests */
 	US_TM__COUNT
 };
 
@@ -298,6 +299,7 @@ void us_tcb_timer_set(struct ustack *st, struct us_tcb *tcb, enum us_timer which
 void us_tcb_timer_stop(struct us_tcb *tcb, enum us_timer which);
 void us_tcb_timer_forget(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_timers_run(struct ustack *st);
+void us_tcp_rings_drained(struct ustack *st, struct us_tcb *tcb);
 ustack_time_t us_tcp_next_deadline(const struct ustack *st);
 void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);

@@ -534,7 +534,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 				tcb->sndq_seq += n;
 				tcb->bytes_acked += n;
 				if (tcb->sndq.len == 0)
-					us_ring_release(st, &tcb->sndq);
+					us_tcp_rings_drained(st, tcb);
 			}
 		}
 		tcb->snd_una = h->ack;

@@ -272,8 +272,8 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 			return n;
 		uint32_t before = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
 		us_ring_consume(r, n);
-		if (r->len == 0 && !us_reass_pending(tcb))
-			us_ring_release(st, r); /* an idle connection holds no buffer */
+		if (r->len == 0)
+			us_tcp_rings_drained(st, tcb);
 		/* RFC 9293 3.8.6.2.2: tell the sender of new room once it is
 		 * worth a segment (or half the buffer). */
 		uint32_t space = tcb->rcvbuf - r->len;

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testnet.h"
@@ -69,10 +70,62 @@ Test(retransmit, data_after_rto)
 	/* The timer stops once everything is ACKed. Deadlines are kept lazily,
 	 * so the stack may wake once more at the old time, and then finds
 	 * nothing to do. */
+	ustack_time_t acked_at = p.now;
 	ustack_time_t d = ustack_next_deadline(p.st);
-	if (d != USTACK_TIME_NEVER)
+	if (d != USTACK_TIME_NEVER && d < acked_at + USTACK_SEC(1))
 		tpeer_advance(&p, d - p.now);
+	cr_assert_null(tpeer_next(&p), "nothing is retransmitted once all is ACKed");
+	/* What remains is the drained send buffer's release, a second after
+	 * it drained; then the connection has no deadline at all. */
+	cr_assert_eq(ustack_next_deadline(p.st), acked_at + USTACK_SEC(1));
+	tpeer_advance(&p, acked_at + USTACK_SEC(1) - p.now);
 	cr_assert_null(tpeer_next(&p));
-	cr_assert_eq(ustack_next_deadline(p.st), USTACK_TIME_NEVER, "timer stopped once all is ACKed");
+	cr_assert_eq(ustack_next_deadline(p.st), USTACK_TIME_NEVER, "timers stopped once all is ACKed");
+	tpeer_fini(&p);
+}
+
+struct counting {
+	long blocks;
+};
+
+static void *counting_alloc(void *ctx, void *ptr, size_t osize, size_t nsize)
+{
+	struct counting *c = ctx;
+	if (ptr)
+		c->blocks--;
+	if (nsize == 0) {
+		free(ptr);
+		return NULL;
+	}
+	void *q = realloc(ptr, nsize);
+	if (q || ptr)
+		c->blocks++;
+	return q;
+}
+
+/* DESIGN-NOTES 5: buffers follow use. A send ring that drains is kept for
+ * a second, so a busy connection does not free and reallocate it on every
+ * ACK, and is given back once the connection rests; the receive ring too. */
+Test(retransmit, drained_buffers_given_back_after_a_second)
+{
+	struct counting mem = { 0 };
+	struct ustack_config cfg = { .alloc = counting_alloc, .alloc_ctx = &mem };
+	struct tpeer p;
+	tpeer_init(&p, &cfg);
+	uint32_t iss;
+	uint16_t lport;
+	int fd = tpeer_establish_active(&p, 80, 5000, &iss, &lport);
+	cr_assert_geq(fd, 0);
+	long idle = mem.blocks;
+	cr_assert_eq(ustack_send(p.st, fd, "hello", 5, 0), 5);
+	cr_assert_eq(mem.blocks, idle + 1, "the send ring is allocated when data needs it");
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK | USTACK_TCP_PSH, 5001, iss + 6, 1000, "world", 5, NULL);
+	cr_assert_eq(mem.blocks, idle + 2, "and the receive ring");
+	char buf[8];
+	cr_assert_eq(ustack_recv(p.st, fd, buf, sizeof(buf), 0), 5);
+	tpeer_advance(&p, USTACK_MSEC(999));
+	cr_assert_eq(mem.blocks, idle + 2, "drained rings are kept for a second");
+	tpeer_advance(&p, USTACK_MSEC(1));
+	cr_assert_eq(mem.blocks, idle, "and then given back");
 	tpeer_fini(&p);
 }
