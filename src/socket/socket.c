@@ -88,24 +88,6 @@ static struct us_node *lookup(struct ustack *st, int fd)
 	return i < st->socks.cap ? st->socks.v[i] : NULL;
 }
 
-/*
- * Linux's tcp_write_err: a connection that times out reports the soft ICMP
- * error it last recorded (tcp/tcp_icmp.c) instead of ETIMEDOUT. The timers
- * set ETIMEDOUT; the exchange is made here, before any call can read the
- * error, so that TCP's timer code needs no knowledge of ICMP. The error
- * counts only if nothing was acknowledged after it came.
- */
-static struct us_tcb *as_tcb(struct us_node *n)
-{
-	struct us_tcb *tcb = (struct us_tcb *)n;
-	if (tcb->soft_err && tcb->state == USTACK_TCP_CLOSED && tcb->so_error == ETIMEDOUT) {
-		if (tcb->snd_una == tcb->soft_err_una)
-			tcb->so_error = tcb->soft_err;
-		tcb->soft_err = 0;
-	}
-	return tcb;
-}
-
 /* The socket named by fd as `node`, or -EBADF; on the TCP side of a
  * dispatch, `tcb`. */
 #define GET_NODE(st, fd)                                                                                   \
@@ -119,7 +101,7 @@ static struct us_tcb *as_tcb(struct us_node *n)
 /* Every call below that uses `tcb` has dispatched UDP sockets first. */
 #define GET_TCB(st, fd)                                                                                    \
 	GET_NODE(st, fd)                                                                                   \
-	struct us_tcb *tcb = IS_UDP(node) ? NULL : as_tcb(node);
+	struct us_tcb *tcb = IS_UDP(node) ? NULL : (struct us_tcb *)node;
 
 int ustack_socket(struct ustack *st, int domain, int type, int protocol)
 {
@@ -191,7 +173,7 @@ int ustack_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_
 		return err;
 	if (IS_UDP(node))
 		return us_udp_bind(st, UDP_OF(node), ip, port);
-	struct us_tcb *tcb = as_tcb(node);
+	struct us_tcb *tcb = (struct us_tcb *)node;
 	if (tcb->state != USTACK_TCP_CLOSED || tcb->port.bb)
 		return -EINVAL;
 	if (ip != 0 && ip != st->cfg.addr)

@@ -104,6 +104,12 @@ void us_tcp_closed(struct ustack *st, struct us_tcb *tcb, const char *cause)
 
 void us_tcp_drop(struct ustack *st, struct us_tcb *tcb, int err, const char *cause)
 {
+	/* Linux's tcp_write_err: a connection that times out reports the soft
+	 * ICMP error it last recorded (tcp_icmp.c) instead of ETIMEDOUT, if
+	 * nothing was acknowledged after it came. Every timeout ends here. */
+	if (err == ETIMEDOUT && tcb->soft_err && tcb->snd_una == tcb->soft_err_una)
+		err = tcb->soft_err;
+	tcb->soft_err = 0;
 	tcb->so_error = err;
 	if (tcb->state == USTACK_TCP_SYN_SENT || (tcb->state == USTACK_TCP_SYN_RECEIVED && !tcb->passive))
 		tcb->connect_failed = true;
