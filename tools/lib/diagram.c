@@ -202,30 +202,32 @@ static bool same_header(const struct ustack_tcp_segment *x, const struct ustack_
 	       x->window == y->window;
 }
 
+/* Room for one more element in a growing array, doubling from `first`. */
+static int reserve(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
 static int push_seg(struct diagram *d, size_t *cap, const struct diagram_seg *s)
 {
-	if (d->nseg == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct diagram_seg *p = realloc(d->seg, ncap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		d->seg = p;
-		*cap = ncap;
-	}
+	if (reserve((void **)&d->seg, cap, d->nseg, sizeof(*d->seg), 64))
+		return -ENOMEM;
 	d->seg[d->nseg++] = *s;
 	return 0;
 }
 
 static int push_state(struct diagram *d, size_t *cap, const struct diagram_state *s)
 {
-	if (d->nstate == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-		struct diagram_state *p = realloc(d->state, ncap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		d->state = p;
-		*cap = ncap;
-	}
+	if (reserve((void **)&d->state, cap, d->nstate, sizeof(*d->state), 32))
+		return -ENOMEM;
 	d->state[d->nstate++] = *s;
 	return 0;
 }
