@@ -102,6 +102,7 @@ int ustack_create(const struct ustack_config *cfg, struct ustack **out)
 	st->key_isn = (struct us_sipkey){ us_random(st), us_random(st) };
 	st->key_port = (struct us_sipkey){ us_random(st), us_random(st) };
 	st->ip_id = (uint16_t)us_random(st);
+	us_sysctl_init(st);
 	int err = us_tcp_init(st);
 	if (err) {
 		c.alloc(c.alloc_ctx, st, sizeof(*st), 0);

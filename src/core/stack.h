@@ -14,6 +14,7 @@
 #include <ustack/ustack.h>
 
 #include "core/siphash.h"
+#include "core/sysctl.h"
 #include "ip/ip.h"
 #include "socket/socket.h"
 #include "tcp/tcp.h"
@@ -21,6 +22,7 @@
 
 struct ustack {
 	struct ustack_config cfg; /* with defaults filled in */
+	struct us_sysctl sys;     /* Linux's net.ipv4.tcp_* settings */
 	ustack_time_t now;
 	uint64_t rng; /* splitmix64 state, from cfg.seed */
 	struct us_sipkey key_hash, key_isn, key_port;
