@@ -8,6 +8,10 @@
  *   tcp_input.c   segment arrival (RFC 9293 3.10.7)
  *   tcp_icmp.c    ICMP errors about segments sent (RFC 1122 4.2.3.9, RFC 5927)
  *   tcp_output.c  building and sending segments, resets
+ *   tcp_reass.c   data into the receive ring, out-of-order ranges
+ *   tcp_recovery.c  loss recovery and the congestion window around it
+ *   tcp_sack.c    SACK (RFC 2018) and DSACK (RFC 2883): the blocks we
+ *                 report, the sender's scoreboard (RFC 6675)
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
  *   tcp_usrreq.c  what the user's calls do to a connection (RFC 9293 3.10.1-6)
@@ -106,6 +110,11 @@ struct us_reass {
 	struct {
 		uint32_t start, end;
 	} blk[US_REASS_MAX];
+	/* RFC 2018 4: the ranges to report, most recently changed first, each
+	 * named by a sequence number inside it (ranges merge; the number stays
+	 * inside the merged one). Four, as Linux keeps. */
+	uint8_t nrecent;
+	uint32_t recent[4];
 };
 
 struct us_listen {
@@ -134,6 +143,8 @@ struct us_tcb {
 	bool ack_delayed : 1;  /* an ACK is owed within the delayed-ACK time */
 	bool keepalive : 1;
 	bool connect_failed : 1; /* an asynchronous connect failed, not yet reported by connect() */
+	bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
+	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
 	/* The last soft ICMP error (tcp_icmp.c), Linux's sk_err_soft: reported
@@ -157,6 +168,7 @@ struct us_tcb {
 	uint32_t rcv_adv; /* right edge of the window we last advertised */
 	struct us_ring rcvq;
 	struct us_reass *rq; /* allocated while data waits out of order */
+	uint32_t dsack_lo, dsack_hi; /* a duplicate to report once (dsack_due) */
 
 	/* Retransmission timing (RFC 6298), in microseconds. */
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -265,6 +277,10 @@ void us_tcp_cc_init(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before);
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
+
+/* tcp_sack.c */
+void us_sack_note_dup(struct ustack *st, struct us_tcb *tcb, uint32_t lo, uint32_t hi);
+void us_sack_options(struct us_tcb *tcb, struct ustack_tcp_options *opt);
 
 /* tcp_reass.c */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);

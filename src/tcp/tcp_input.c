@@ -40,7 +40,8 @@ static void drop(struct ustack *st, enum ustack_stat why, const struct us_tcp *s
 	us_drop(st, why, &seg->h, tcb);
 }
 
-/* Options of a SYN: MSS (RFC 9293 3.7.1) and window scale (RFC 7323 2). */
+/* Options of a SYN: MSS (RFC 9293 3.7.1), window scale (RFC 7323 2) and
+ * SACK-permitted (RFC 2018 2). */
 static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct ustack_tcp_options *opt)
 {
 	uint32_t mss = (opt->present & USTACK_OPT_MSS) ? opt->mss : US_DEFAULT_MSS;
@@ -59,6 +60,9 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 		tcb->snd_wscale = 0;
 		tcb->rcv_wscale = 0;
 	}
+	/* RFC 2018 2: SACK is used only if both SYNs carried SACK-permitted;
+	 * ours does when net.ipv4.tcp_sack is on (us_tcp_send_syn). */
+	tcb->sack_ok = st->sys.tcp_sack && (opt->present & USTACK_OPT_SACK_PERM);
 	/* The MSS is known: the window can be sized. A connection can leave
 	 * SYN_RECEIVED without passing ESTABLISHED (closed early, then
 	 * retransmitting its FIN), so this cannot wait until then. */
@@ -399,6 +403,15 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
 			return;
 		} else {
+			if (plen && !rst && SEQ_LT(seq, tcb->rcv_nxt)) {
+				/* RFC 2883 4 and Linux's tcp_send_dupack: data
+				 * already received is reported as a duplicate,
+				 * and ACKs go out at once for a while, since the
+				 * sender is retransmitting. */
+				uint32_t hi = SEQ_LT(seq + plen, tcb->rcv_nxt) ? seq + plen : tcb->rcv_nxt;
+				us_sack_note_dup(st, tcb, seq, hi);
+				tcb->quickacks = US_QUICKACKS;
+			}
 			if (!rst && !us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, seglen))
 				us_tcp_send_ack(st, tcb);
 			drop(st, rst ? USTACK_STAT_DROP_TCP_RST_OUT_OF_WINDOW : USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg,
@@ -413,6 +426,9 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	}
 	if (SEQ_LT(seq, tcb->rcv_nxt)) {
 		uint32_t old = tcb->rcv_nxt - seq;
+		/* RFC 2883 4: the part already received is a duplicate. */
+		if (plen && !rst)
+			us_sack_note_dup(st, tcb, seq, seq + (old < plen ? old : plen));
 		if (old > plen) {
 			fin = false; /* a FIN already taken */
 			old = plen;

@@ -119,6 +119,7 @@ static void fill_out(struct us_tcb *tcb, struct us_tcp_out *o, uint32_t seq, uin
 	o->flags = flags;
 	o->ack = tcb->rcv_nxt;
 	o->win = us_tcp_rcv_window(tcb, false);
+	us_sack_options(tcb, &o->opt);
 	/* Every segment carries the ACK, so whatever ACK was owed is paid. */
 	tcb->ack_now = false;
 	tcb->ack_delayed = false;
@@ -159,6 +160,10 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 	o.ack = synack ? tcb->rcv_nxt : 0;
 	o.opt.present = USTACK_OPT_MSS;
 	o.opt.mss = tcb->rcv_mss;
+	/* RFC 2018 2: offer SACK on an active open, accept it on a passive
+	 * one only if the peer offered it (take_syn_options decided). */
+	if (synack ? tcb->sack_ok : st->sys.tcp_sack)
+		o.opt.present |= USTACK_OPT_SACK_PERM;
 	/* RFC 7323 2.2: offer a shift on an active open; answer with one only
 	 * if the peer offered. */
 	if (!tcb->passive || tcb->ws_ok) {
