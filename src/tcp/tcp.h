@@ -83,6 +83,7 @@ enum us_timer {
 	US_TM_KEEPALIVE, /* RFC 1122 4.2.3.6 */
 	US_TM_FIN_WAIT,  /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
 	US_TM_RECLAIM,   /* give drained buffers back once the connection rests */
+	US_TM_RACK,      /* RACK's reordering timer (RFC 8985 6.2) */
 	US_TM__COUNT
 };
 
@@ -115,6 +116,38 @@ struct us_reass {
 	 * inside the merged one). Four, as Linux keeps. */
 	uint8_t nrecent;
 	uint32_t recent[4];
+};
+
+/*
+ * The sender's record of one segment sent and not yet cumulatively
+ * acknowledged (tcp_sack.c): the SACK scoreboard (RFC 6675) and RACK's
+ * transmit times (RFC 8985) in one place. Records are kept only on
+ * connections that use SACK, in a ring ordered by sequence number that
+ * covers exactly [SND.UNA, SND.MAX); a small segment joins the one before
+ * it while they fit in one MSS, so there are at most about two records
+ * per MSS of data in flight, bounded by the send buffer.
+ */
+#define US_TX_SACKED 0x01  /* the peer holds it (a SACK block covered it) */
+#define US_TX_LOST 0x02    /* taken for lost: to be sent again */
+#define US_TX_RETRANS 0x04 /* a retransmission of it is in flight */
+#define US_TX_EVER 0x08    /* sent more than once: RTT samples are ambiguous */
+struct us_txseg {
+	uint32_t seq, end;
+	ustack_time_t xmit; /* when it was last sent */
+	uint8_t flags;
+};
+
+struct us_txq {
+	struct us_txseg *a;
+	uint32_t cap, head, n; /* a ring; cap is a power of two */
+	/* Records so marked, counted as segments (Linux's sacked_out,
+	 * lost_out, retrans_out) and as bytes. */
+	uint32_t sacked, lost, retrans;
+	uint32_t sacked_b, lost_b, retrans_b;
+	uint32_t lost_hint; /* no record below it is lost and not yet resent */
+	uint32_t sack_high; /* the highest sequence number SACKed */
+	bool broken;        /* a record could not be kept: recover as NewReno
+			     * until everything in flight is acknowledged */
 };
 
 struct us_listen {
@@ -196,6 +229,22 @@ struct us_tcb {
 		struct us_cubic cubic;
 	} ca;
 
+	/* SACK-based recovery (tcp_sack.c, tcp_recovery.c): the scoreboard,
+	 * PRR (RFC 6937) and RACK (RFC 8985, tcp_rack.c). */
+	struct us_txq txq;
+	uint32_t prior_cwnd;    /* cwnd when recovery began (PRR's RecoverFS, as Linux) */
+	uint32_t prr_delivered; /* segments delivered since recovery began */
+	uint32_t prr_out;       /* segments sent since recovery began */
+	uint32_t reordering;    /* DupThresh, in segments; net.ipv4.tcp_reordering at first */
+	uint32_t rack_end;      /* RACK.end_seq of the most recently sent segment delivered */
+	ustack_time_t rack_xmit; /* ... and RACK.xmit_ts */
+	uint32_t rack_rtt_us;   /* RACK.rtt */
+	uint32_t min_rtt_us;    /* RACK.min_RTT; 0 until the first sample */
+	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
+	bool reord_seen;        /* RACK.reordering_seen */
+	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
+	uint32_t sack_lost_total; /* segments marked lost (TCP_INFO) */
+
 	/* Keepalive settings (seconds), Linux's defaults 7200, 75, 9. */
 	uint32_t ka_idle, ka_intvl;
 	uint8_t ka_cnt;
@@ -274,13 +323,34 @@ void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8
 
 /* tcp_recovery.c */
 void us_tcp_cc_init(struct ustack *st, struct us_tcb *tcb);
-void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before);
+void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before,
+		      uint32_t delivered);
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
 
 /* tcp_sack.c */
 void us_sack_note_dup(struct ustack *st, struct us_tcb *tcb, uint32_t lo, uint32_t hi);
 void us_sack_options(struct us_tcb *tcb, struct ustack_tcp_options *opt);
+bool us_sack_active(const struct us_tcb *tcb);
+void us_sack_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t end, bool again);
+uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct ustack_tcp_options *opt,
+			uint32_t old_una);
+void us_sack_mark_lost(struct ustack *st, struct us_tcb *tcb, struct us_txseg *r);
+void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sacked);
+void us_sack_rto(struct us_tcb *tcb);
+uint32_t us_sack_pipe(const struct us_tcb *tcb);
+uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);
+struct us_txseg *us_sack_next_lost(struct us_tcb *tcb);
+struct us_txseg *us_sack_at(const struct us_tcb *tcb, uint32_t i);
+void us_sack_free(struct ustack *st, struct us_tcb *tcb);
+
+/* tcp_rack.c */
+void us_rack_delivered(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r);
+bool us_rack_detect(struct ustack *st, struct us_tcb *tcb);
+bool us_rack_timer_expired(struct ustack *st, struct us_tcb *tcb);
+void us_rack_dsack(struct ustack *st, struct us_tcb *tcb);
 
 /* tcp_reass.c */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);

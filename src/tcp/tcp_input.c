@@ -538,7 +538,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	 * data, SYN or FIN, repeats the window, while data is outstanding. */
 	bool dup = h->ack == tcb->snd_una && plen == 0 && !fin && peer_wnd == tcb->snd_wnd &&
 		   tcb->snd_una != tcb->snd_max;
-	uint32_t acked = 0, flight_before = us_tcp_flight(tcb);
+	uint32_t acked = 0, flight_before = us_tcp_flight(tcb), old_una = tcb->snd_una;
 	if (SEQ_GT(h->ack, tcb->snd_una)) {
 		acked = h->ack - tcb->snd_una;
 		if (SEQ_GT(h->ack, tcb->sndq_seq)) {
@@ -567,7 +567,8 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		tcb->snd_wl1 = seq;
 		tcb->snd_wl2 = h->ack;
 	}
-	us_tcp_ack_event(st, tcb, acked, dup, flight_before);
+	uint32_t delivered = us_sack_on_ack(st, tcb, &h->opt, old_una);
+	us_tcp_ack_event(st, tcb, acked, dup, flight_before, delivered);
 	bool fin_acked = tcb->fin_queued && SEQ_GT(tcb->snd_una, tcb->sndq_seq + tcb->sndq.len);
 	switch (tcb->state) {
 	case USTACK_TCP_FIN_WAIT_1:
