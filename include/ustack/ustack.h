@@ -123,6 +123,8 @@ struct ustack_config {
 	X(TCP_ESTAB_RESETS, "tcp.estab_resets")                                \
 	X(TCP_CHALLENGE_ACKS, "tcp.challenge_acks")                            \
 	X(TCP_ACK_SKIPPED, "tcp.ack_skipped_ratelimit")                        \
+	X(TCP_SYNCOOKIES_SENT, "tcp.syncookies_sent")                          \
+	X(TCP_SYNCOOKIES_RECV, "tcp.syncookies_recv")                          \
 	X(TCP_RETRANS_SEGS, "tcp.retrans_segs")                                \
 	X(TCP_TIMEOUTS, "tcp.timeouts")                                        \
 	X(TCP_TIMEOUT_ABORTS, "tcp.timeout_aborts")                            \
@@ -208,7 +210,10 @@ struct ustack_config {
 	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
 	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
 	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \
-	X(DROP_TCP_CONN_LIMIT, "drop.tcp.conn_limit")
+	X(DROP_TCP_CONN_LIMIT, "drop.tcp.conn_limit")                          \
+	X(DROP_TCP_PAWS, "drop.tcp.paws")                                      \
+	X(DROP_TCP_PAWS_OLD_ACK, "drop.tcp.paws_old_ack")                      \
+	X(DROP_TCP_SYNCOOKIE_BAD, "drop.tcp.syncookie_bad")
 
 enum ustack_stat {
 #define USTACK_STAT_ENUM_(id, name) USTACK_STAT_##id,
