@@ -176,6 +176,7 @@ struct us_tcb {
 	bool ack_delayed : 1;  /* an ACK is owed within the delayed-ACK time */
 	bool keepalive : 1;
 	bool connect_failed : 1; /* an asynchronous connect failed, not yet reported by connect() */
+	bool ts_ok : 1;        /* both sides sent timestamps (RFC 7323 3): TSopt on every segment */
 	bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
 	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
 	int fd;                /* -1 when no descriptor refers to it */
@@ -199,9 +200,17 @@ struct us_tcb {
 	/* Receive sequence space. */
 	uint32_t irs, rcv_nxt;
 	uint32_t rcv_adv; /* right edge of the window we last advertised */
+	uint16_t syn_wnd; /* the window our SYN or SYN,ACK offered */
 	struct us_ring rcvq;
 	struct us_reass *rq; /* allocated while data waits out of order */
 	uint32_t dsack_lo, dsack_hi; /* a duplicate to report once (dsack_due) */
+
+	/* RFC 7323 timestamps (tcp_input.c), in Linux's 1 ms units. */
+	uint32_t ts_off;       /* TSval = clock + ts_off, keyed per address pair */
+	uint32_t ts_recent;    /* TS.Recent: the peer's TSval we echo */
+	uint32_t ts_recent_stamp; /* when it was taken, in seconds (PAWS's 24 days) */
+	uint32_t last_ack_sent; /* RFC 7323 4.3: Last.ACK.sent (Linux's rcv_wup) */
+	uint32_t rcv_tsecr;    /* TSecr of the segment being processed, 0 if none */
 
 	/* Retransmission timing (RFC 6298), in microseconds. */
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -270,6 +279,8 @@ struct us_tw {
 	struct us_port_ref port;
 	uint32_t snd_nxt, rcv_nxt, iss, irs;
 	uint16_t rcv_wnd; /* window field to send, already scaled */
+	bool ts_ok;       /* as in the control block, with what the ACKs echo */
+	uint32_t ts_off, ts_recent, ts_recent_stamp;
 	ustack_time_t deadline;
 	ustack_time_t last_oow_ack; /* as in the control block: ACK loops */
 	struct us_tw *prev, *next; /* 2MSL queue, oldest first */
@@ -358,6 +369,11 @@ bool us_reass_pending(const struct us_tcb *tcb);
 void us_reass_free(struct ustack *st, struct us_tcb *tcb);
 
 bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen);
+bool us_tcp_paws_ok(const struct ustack *st, uint32_t ts_recent, uint32_t stamp, uint32_t tsval, int32_t win);
+uint32_t us_tcp_secs(const struct ustack *st);
+
+/* RFC 7323 3.2: a timestamp option with the two NOPs that align it. */
+#define US_TCPOLEN_TS_ALIGNED 12
 
 /* tcp_output.c */
 struct us_tcp_out {
@@ -378,6 +394,13 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_reset_reply(struct ustack *st, const struct us_tcp *seg);
 uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn);
+uint32_t us_tcp_ts_clock(const struct ustack *st);
+uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t);
+uint32_t us_tcp_rcv_seg(const struct us_tcb *tcb);
+uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf);
+uint16_t us_tcp_syn_window(const struct ustack *st, uint32_t rcvbuf, uint32_t mss);
+void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack, bool ts, uint32_t tsval,
+			uint32_t tsecr, bool ws, uint8_t wscale);
 
 /* tcp_timer.c */
 int us_tcp_timer_reserve(struct ustack *st, uint32_t nblocks);

@@ -181,6 +181,14 @@ void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack)
 	if (tcb->rtt_active && SEQ_GT(ack, tcb->rtt_seq)) {
 		rtt_sample(st, tcb, (uint32_t)((st->now - tcb->rtt_start) / 1000u));
 		tcb->rtt_active = false;
+	} else if (!tcb->rtt_active && tcb->rcv_tsecr) {
+		/* Nothing timed by sequence number, so a retransmission was
+		 * acknowledged: Karn's rule forbids a sample, but the echoed
+		 * TSval says which copy arrived (RFC 7323 4.1; Linux's
+		 * tcp_rtt_tsopt_us, at least one tick). */
+		uint32_t ms = us_tcp_ts_clock(st) + tcb->ts_off - tcb->rcv_tsecr;
+		if (ms < 3600u * 1000)
+			rtt_sample(st, tcb, ms ? ms * 1000u : 1000u);
 	} else if (handshake && tcb->retries && tcb->srtt_us == 0) {
 		/* RFC 6298 5.7: the SYN was retransmitted and gave no sample. */
 		tcb->rto_us = USEC(3000);
