@@ -254,6 +254,10 @@ struct us_tcb {
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
 	bool dsack_rcvd;        /* the ACK being processed carried a DSACK */
+	bool orig_delivered;    /* ... and delivered a segment sent only once */
+	bool frto;              /* F-RTO (RFC 5682) watches this timeout */
+	bool frto_new;          /* F-RTO step 2b: send new data, not what is lost */
+	uint32_t undo_cwnd, undo_ssthresh; /* the window before the timeout */
 	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
 	bool tlp_retrans;       /* ... and it was a retransmission */
 	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */
@@ -356,6 +360,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 void us_sack_mark_lost(struct ustack *st, struct us_tcb *tcb, struct us_txseg *r);
 void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sacked);
 void us_sack_rto(struct us_tcb *tcb);
+void us_sack_unmark_lost(struct us_tcb *tcb);
 uint32_t us_sack_pipe(const struct us_tcb *tcb);
 uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);
 struct us_txseg *us_sack_next_lost(struct us_tcb *tcb);

@@ -437,6 +437,15 @@ static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	if (tcb->frto_new) {
+		/* RFC 5682 3.1 step 2b: new data, not retransmissions. */
+		tcb->frto_new = false;
+		while (output_next(st, tcb, false))
+			;
+		if (tcb->snd_max != tcb->recover)
+			return;
+		tcb->frto = false; /* nothing new could go: conventional recovery */
+	}
 	retransmit_lost(st, tcb);
 	while (output_next(st, tcb, false))
 		;

@@ -117,6 +117,56 @@ static void grow(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t
 		tcb->cc->cong_avoid(st, tcb, acked);
 }
 
+/* RFC 5682 and Linux's tcp_try_undo_loss: the timeout was spurious; the
+ * window comes back as it was before it. */
+static void undo_rto(struct ustack *st, struct us_tcb *tcb)
+{
+	us_count(st, USTACK_STAT_TCP_SPURIOUS_RTO_UNDONE);
+	if (tcb->cwnd < tcb->undo_cwnd)
+		tcb->cwnd = tcb->undo_cwnd;
+	if (tcb->ssthresh < tcb->undo_ssthresh)
+		tcb->ssthresh = tcb->undo_ssthresh;
+	us_sack_unmark_lost(tcb);
+	tcb->frto = false;
+	tcb->ca_state = US_CA_OPEN;
+	tcb->retries = 0;
+}
+
+/*
+ * RFC 5682 3.1, SACK-enhanced, in the order of Linux's tcp_process_loss.
+ * Returns true if the ACK is fully handled (the timeout was undone).
+ */
+static bool frto_ack(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t delivered)
+{
+	if (!tcb->frto || tcb->ca_state != US_CA_LOSS)
+		return false;
+	/* Step 3b: data sent only once was delivered, so not everything
+	 * in flight was lost: the timeout was spurious. */
+	if (tcb->orig_delivered) {
+		undo_rto(st, tcb);
+		return true;
+	}
+	bool recovered = SEQ_GEQ(tcb->snd_una, tcb->recover);
+	if (SEQ_GT(tcb->snd_max, tcb->recover)) {
+		/* Step 3a: new data went out, and a SACK or a duplicate
+		 * came back instead of its ACK: the loss was real. */
+		if (delivered > acked / tcb->snd_mss || !acked)
+			tcb->frto = false;
+	} else if (acked && !recovered) {
+		/* Step 2b: the retransmission was acknowledged; send new
+		 * data to see whether the rest arrives without resending. */
+		tcb->recover = tcb->snd_max;
+		bool fin_pending;
+		uint32_t unsent = tcb->sndq_seq + tcb->sndq.len - tcb->snd_nxt;
+		fin_pending = tcb->fin_queued && SEQ_LEQ(tcb->snd_nxt, tcb->sndq_seq + tcb->sndq.len);
+		if ((unsent || fin_pending) && SEQ_GT(tcb->snd_una + tcb->snd_wnd, tcb->snd_nxt))
+			tcb->frto_new = true;
+		else
+			tcb->frto = false;
+	}
+	return false;
+}
+
 /* An ACK on a connection with a SACK scoreboard (RFC 6675 5). */
 static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t flight_before,
 			   uint32_t delivered)
@@ -124,6 +174,11 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 	bool rack = st->sys.tcp_recovery & 1;
 	uint32_t lost_before = tcb->txq.lost;
 	us_tlp_ack(st, tcb, tcb->dsack_rcvd);
+	if (frto_ack(st, tcb, acked, delivered)) {
+		grow(st, tcb, acked, flight_before);
+		us_tlp_schedule(st, tcb, true);
+		return;
+	}
 	if (rack)
 		us_rack_detect(st, tcb);
 	if (tcb->ca_state == US_CA_RECOVERY && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
@@ -223,6 +278,18 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb)
 {
+	if (us_sack_active(tcb)) {
+		/* RFC 5682 3.1 step 1, as Linux: F-RTO watches a timeout
+		 * that starts a loss episode, or one more timeout of the same
+		 * segment (3.2); the window is kept for an undo. */
+		bool fresh = tcb->ca_state != US_CA_LOSS && tcb->ca_state != US_CA_RECOVERY;
+		tcb->frto = st->sys.tcp_frto && (fresh || tcb->retries > 1);
+		tcb->frto_new = false;
+		if (fresh) {
+			tcb->undo_cwnd = tcb->cwnd;
+			tcb->undo_ssthresh = tcb->ssthresh;
+		}
+	}
 	/* RFC 5681 3.1 equation (4), taken once per loss episode: a second
 	 * timeout for the same data must not halve the threshold again. */
 	if (tcb->ca_state != US_CA_LOSS)
