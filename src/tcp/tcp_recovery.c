@@ -179,6 +179,17 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 		us_tlp_schedule(st, tcb, true);
 		return;
 	}
+	if (tcb->txq.n && (us_sack_at(tcb, 0)->flags & US_TX_SACKED)) {
+		/* The peer acknowledges up to data it had SACKed: it threw
+		 * that data away (reneged, RFC 2018 8). Linux waits a little
+		 * for the ACK that moves past it, then times out, which
+		 * forgets the SACK marks. */
+		us_count(st, USTACK_STAT_TCP_SACK_RENEGING);
+		uint32_t wait = tcb->srtt_us / 2 > 10000 ? tcb->srtt_us / 2 : 10000;
+		if (tcb->tm[US_TM_RTO] > st->now + USTACK_USEC(wait))
+			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
+		return; /* Linux: nothing is marked or sent on such an ACK */
+	}
 	if (rack)
 		us_rack_detect(st, tcb);
 	if (tcb->ca_state == US_CA_RECOVERY && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
@@ -197,16 +208,6 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 	 * recovery for losses of what was sent before the last one began. */
 	if (tcb->ca_state == US_CA_OPEN && tcb->txq.lost && SEQ_GEQ(tcb->snd_una, tcb->recover))
 		us_tcp_enter_recovery(st, tcb);
-	if (tcb->txq.n && (us_sack_at(tcb, 0)->flags & US_TX_SACKED)) {
-		/* The peer acknowledges up to data it had SACKed: it threw
-		 * that data away (reneged, RFC 2018 8). Linux waits a little
-		 * for the ACK that moves past it, then times out, which
-		 * forgets the SACK marks. */
-		us_count(st, USTACK_STAT_TCP_SACK_RENEGING);
-		uint32_t wait = tcb->srtt_us / 2 > 10000 ? tcb->srtt_us / 2 : 10000;
-		if (tcb->tm[US_TM_RTO] > st->now + USTACK_USEC(wait))
-			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
-	}
 	/* RFC 8985 7.2: an ACK that moves SND.UNA restarts the probe
 	 * timeout; leaving the open state cancels it. */
 	if (acked || tcb->ca_state != US_CA_OPEN || tcb->txq.sacked)
