@@ -347,7 +347,8 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 		      uint32_t delivered);
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb);
-void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost);
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced,
+		bool newly_lost);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
 
 /* tcp_sack.c */
