@@ -9,9 +9,12 @@
  *   tcp_icmp.c    ICMP errors about segments sent (RFC 1122 4.2.3.9, RFC 5927)
  *   tcp_output.c  building and sending segments, resets
  *   tcp_reass.c   data into the receive ring, out-of-order ranges
- *   tcp_recovery.c  loss recovery and the congestion window around it
+ *   tcp_recovery.c  loss recovery and the congestion window around it:
+ *                 SACK with PRR (RFC 6675, 6937), NewReno (RFC 6582),
+ *                 F-RTO (RFC 5682)
  *   tcp_sack.c    SACK (RFC 2018) and DSACK (RFC 2883): the blocks we
  *                 report, the sender's scoreboard (RFC 6675)
+ *   tcp_rack.c    RACK-TLP (RFC 8985): loss by time, tail loss probes
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
  *   tcp_usrreq.c  what the user's calls do to a connection (RFC 9293 3.10.1-6)
