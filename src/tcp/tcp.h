@@ -353,6 +353,7 @@ void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced,
 		bool newly_lost);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
+uint32_t us_tcp_newreno_pipe(const struct us_tcb *tcb);
 
 /* tcp_sack.c */
 void us_sack_note_dup(struct ustack *st, struct us_tcb *tcb, uint32_t lo, uint32_t hi);

@@ -43,15 +43,20 @@ uint32_t us_tcp_flight(const struct us_tcb *tcb)
 	return tcb->snd_max - tcb->snd_una;
 }
 
+static void newreno_prr(struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool resend_head);
+
 static void enter_recovery(struct ustack *st, struct us_tcb *tcb)
 {
-	/* RFC 6582 3.2 step 2, RFC 5681 3.2 steps 2 to 4. */
+	/* RFC 6582 3.2 step 2, RFC 5681 3.2 steps 2 and 3; the window
+	 * during recovery is PRR's (RFC 6937), not RFC 5681's inflation. */
 	us_count(st, USTACK_STAT_TCP_FAST_RETRANS);
+	tcb->prior_cwnd = tcb->cwnd / tcb->snd_mss ? tcb->cwnd / tcb->snd_mss : 1;
+	tcb->prr_delivered = tcb->prr_out = 0;
 	tcb->ssthresh = tcb->cc->ssthresh(st, tcb);
 	tcb->recover = tcb->snd_max;
 	tcb->ca_state = US_CA_RECOVERY;
+	newreno_prr(tcb, 1, false, true);
 	us_tcp_retransmit_head(st, tcb);
-	tcb->cwnd = tcb->ssthresh + 3u * tcb->snd_mss;
 }
 
 /*
@@ -62,14 +67,11 @@ static void enter_recovery(struct ustack *st, struct us_tcb *tcb)
  * delivered when SND.UNA advanced and nothing new was lost (PRR-SSRB),
  * only what was delivered otherwise (PRR-CRB).
  */
-void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost)
+static uint32_t prr_sndcnt(struct us_tcb *tcb, uint32_t pipe, uint32_t delivered, bool una_advanced,
+			   bool newly_lost)
 {
-	(void)st;
-	uint32_t mss = tcb->snd_mss;
-	if (!delivered || !tcb->prior_cwnd)
-		return;
-	int64_t pipe = us_sack_pipe_segs(tcb), ssthresh = tcb->ssthresh / mss;
-	int64_t delta = ssthresh - pipe, sndcnt;
+	int64_t ssthresh = tcb->ssthresh / tcb->snd_mss;
+	int64_t delta = ssthresh - (int64_t)pipe, sndcnt;
 	tcb->prr_delivered += delivered;
 	if (delta < 0) {
 		uint64_t dividend = (uint64_t)ssthresh * tcb->prr_delivered + tcb->prior_cwnd - 1;
@@ -86,7 +88,41 @@ void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool 
 	/* The first ACK of recovery always sends: the fast retransmit. */
 	if (sndcnt < (tcb->prr_out ? 0 : 1))
 		sndcnt = tcb->prr_out ? 0 : 1;
-	tcb->cwnd = (uint32_t)(pipe + sndcnt) * mss;
+	return (uint32_t)sndcnt;
+}
+
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost)
+{
+	(void)st;
+	if (!delivered || !tcb->prior_cwnd)
+		return;
+	uint32_t pipe = us_sack_pipe_segs(tcb);
+	tcb->cwnd = (pipe + prr_sndcnt(tcb, pipe, delivered, una_advanced, newly_lost)) * tcb->snd_mss;
+	if (tcb->cwnd < tcb->snd_mss)
+		tcb->cwnd = tcb->snd_mss;
+}
+
+/* Without SACK, as Linux counts it (tcp_add_reno_sack): during recovery
+ * each duplicate ACK stands for a segment that left the network. Pipe in
+ * bytes, with the head's retransmission in flight. */
+uint32_t us_tcp_newreno_pipe(const struct us_tcb *tcb)
+{
+	uint32_t mss = tcb->snd_mss, outstanding = tcb->snd_nxt - tcb->snd_una;
+	uint32_t out = (outstanding + mss - 1) / mss;
+	uint32_t sacked = out && tcb->dupacks > out - 1 ? out - 1 : tcb->dupacks;
+	return outstanding - sacked * mss;
+}
+
+/* PRR without SACK: resend_head says the head is lost and about to be
+ * resent (on entering recovery, on a partial ACK). */
+static void newreno_prr(struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool resend_head)
+{
+	uint32_t mss = tcb->snd_mss;
+	uint32_t pipe = us_tcp_newreno_pipe(tcb) / mss;
+	if (resend_head && pipe)
+		pipe--; /* lost, not yet resent */
+	uint32_t sndcnt = prr_sndcnt(tcb, pipe, delivered, una_advanced, resend_head);
+	tcb->cwnd = (pipe + sndcnt) * mss;
 	if (tcb->cwnd < mss)
 		tcb->cwnd = mss;
 }
@@ -244,12 +280,14 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 				 * resend it and deflate by what was acknowledged,
 				 * keeping one segment for the retransmission. */
 				us_count(st, USTACK_STAT_TCP_PARTIAL_ACKS);
+				/* Linux's tcp_remove_reno_sacks: one acknowledged
+				 * segment filled the hole, the others had been
+				 * counted by duplicate ACKs already. */
+				uint32_t pkts = (acked + mss - 1) / mss;
+				uint32_t delivered_nr = pkts > tcb->dupacks ? pkts - tcb->dupacks : 1;
+				tcb->dupacks = (uint8_t)(tcb->dupacks > pkts - 1 ? tcb->dupacks - (pkts - 1) : 0);
+				newreno_prr(tcb, delivered_nr, true, true);
 				us_tcp_retransmit_head(st, tcb);
-				tcb->cwnd = tcb->cwnd > acked ? tcb->cwnd - acked : 0;
-				if (acked >= mss)
-					tcb->cwnd += mss;
-				if (tcb->cwnd < mss)
-					tcb->cwnd = mss;
 			}
 			return;
 		}
@@ -265,8 +303,8 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 		tcb->dupacks++;
 	if (tcb->ca_state == US_CA_RECOVERY) {
 		/* RFC 5681 3.2 step 4: each further duplicate means a segment
-		 * has left the network. */
-		tcb->cwnd += mss;
+		 * has left the network; PRR decides what may follow it. */
+		newreno_prr(tcb, 1, false, false);
 		return;
 	}
 	/* RFC 6582 3.2 step 1: a third duplicate ACK starts recovery only
