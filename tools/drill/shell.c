@@ -566,8 +566,14 @@ static void run_simple(struct sh *h, struct word *v, int a, int b, const char *t
 				note(h, "ignored (a read)", args[i]->text);
 				continue;
 			}
-			*eq = 0;
-			check_setting(h, args[i]->text, eq + 1);
+			/* sysctl(8) takes "a = b" as "a=b". */
+			char *k = eq, *val = eq + 1;
+			while (k > args[i]->text && (k[-1] == ' ' || k[-1] == '\t'))
+				k--;
+			*k = 0;
+			while (*val == ' ' || *val == '\t')
+				val++;
+			check_setting(h, args[i]->text, val);
 			if (h->rc)
 				return;
 		}
