@@ -545,7 +545,13 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			tcb->snd_nxt = tcb->snd_una; /* the original got through after a timeout */
 		us_tcp_acked(st, tcb, h->ack);
 	}
-	if (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, h->ack))) {
+	/* RFC 9293 3.10.7.4 takes the window from any segment with
+	 * SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK. Linux (tcp_may_update_window)
+	 * wants new data acknowledged, a newer SEQ, or, with the same SEQ, a
+	 * window that grows or closes: a smaller window repeating the last
+	 * numbers may be an old segment reordered, and is ignored. */
+	if (acked || SEQ_LT(tcb->snd_wl1, seq) ||
+	    (tcb->snd_wl1 == seq && (peer_wnd > tcb->snd_wnd || peer_wnd == 0))) {
 		if (peer_wnd > tcb->snd_wnd)
 			tcb->backoff = 0; /* the window opened: probing starts over */
 		tcb->snd_wnd = peer_wnd;
