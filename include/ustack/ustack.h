@@ -131,6 +131,14 @@ struct ustack_config {
 	X(TCP_FAST_RETRANS, "tcp.fast_retrans")                                \
 	X(TCP_PARTIAL_ACKS, "tcp.partial_acks")                                \
 	X(TCP_OFO_QUEUED, "tcp.ofo_queued")                                    \
+	X(TCP_SACK_RECOVERY, "tcp.sack_recovery")                              \
+	X(TCP_MARKED_LOST, "tcp.marked_lost")                                  \
+	X(TCP_RACK_MARKED_LOST, "tcp.rack_marked_lost")                        \
+	X(TCP_TLP_PROBES, "tcp.tlp_probes")                                    \
+	X(TCP_SPURIOUS_RTO_UNDONE, "tcp.spurious_rto_undone")                  \
+	X(TCP_DSACK_RECV, "tcp.dsack_recv")                                    \
+	X(TCP_SACK_RENEGING, "tcp.sack_reneging")                              \
+	X(TCP_SACK_SCOREBOARD_LOST, "tcp.sack_scoreboard_given_up")            \
 	X(TCP_DELAYED_ACKS, "tcp.delayed_acks")                                \
 	X(TCP_PERSIST_PROBES, "tcp.persist_probes")                            \
 	X(TCP_KEEPALIVE_PROBES, "tcp.keepalive_probes")                        \

@@ -499,6 +499,15 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
 			return;
 		} else {
+			if (plen && !rst && SEQ_LT(seq, tcb->rcv_nxt)) {
+				/* RFC 2883 4 and Linux's tcp_send_dupack: data
+				 * already received is reported as a duplicate,
+				 * and ACKs go out at once for a while, since the
+				 * sender is retransmitting. */
+				uint32_t hi = SEQ_LT(seq + plen, tcb->rcv_nxt) ? seq + plen : tcb->rcv_nxt;
+				us_sack_note_dup(st, tcb, seq, hi);
+				tcb->quickacks = US_QUICKACKS;
+			}
 			if (!rst && !us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, seglen))
 				us_tcp_send_ack(st, tcb);
 			drop(st, rst ? USTACK_STAT_DROP_TCP_RST_OUT_OF_WINDOW : USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg,
@@ -513,6 +522,9 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	}
 	if (SEQ_LT(seq, tcb->rcv_nxt)) {
 		uint32_t old = tcb->rcv_nxt - seq;
+		/* RFC 2883 4: the part already received is a duplicate. */
+		if (plen && !rst)
+			us_sack_note_dup(st, tcb, seq, seq + (old < plen ? old : plen));
 		if (old > plen) {
 			fin = false; /* a FIN already taken */
 			old = plen;
@@ -632,7 +644,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	 * data, SYN or FIN, repeats the window, while data is outstanding. */
 	bool dup = h->ack == tcb->snd_una && plen == 0 && !fin && peer_wnd == tcb->snd_wnd &&
 		   tcb->snd_una != tcb->snd_max;
-	uint32_t acked = 0, flight_before = us_tcp_flight(tcb);
+	uint32_t acked = 0, flight_before = us_tcp_flight(tcb), old_una = tcb->snd_una;
 	if (SEQ_GT(h->ack, tcb->snd_una)) {
 		acked = h->ack - tcb->snd_una;
 		if (SEQ_GT(h->ack, tcb->sndq_seq)) {
@@ -661,7 +673,8 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		tcb->snd_wl1 = seq;
 		tcb->snd_wl2 = h->ack;
 	}
-	us_tcp_ack_event(st, tcb, acked, dup, flight_before);
+	uint32_t delivered = us_sack_on_ack(st, tcb, &h->opt, old_una);
+	us_tcp_ack_event(st, tcb, acked, dup, flight_before, delivered);
 	bool fin_acked = tcb->fin_queued && SEQ_GT(tcb->snd_una, tcb->sndq_seq + tcb->sndq.len);
 	switch (tcb->state) {
 	case USTACK_TCP_FIN_WAIT_1:
