@@ -35,6 +35,10 @@ static void round_trip(const struct jsonl_event *ev)
 	static struct jsonl_event again;
 	struct ustack_event out;
 	char line[USTACK_EVENT_JSON_MAX + 512], err[256];
+	/* A counter a later version added reads fine (jsonl.h) but this
+	 * build's writer cannot name it: nothing to compare. */
+	if (ev->type == USTACK_EV_DROP && ev->drop == USTACK_STAT__COUNT)
+		return;
 	jsonl_to_event(ev, &out);
 	int n = ustack_event_json(&out, ev->host, line, sizeof(line));
 	if (n < 0 || (size_t)n >= sizeof(line))
