@@ -266,6 +266,30 @@ USTACK_API uint64_t ustack_stat(const struct ustack *st, enum ustack_stat which)
 USTACK_API const char *ustack_stat_name(enum ustack_stat which);
 USTACK_API const char *ustack_tcp_state_name(enum ustack_tcp_state state);
 
+/*
+ * Linux's settings by their sysctl names (docs/SYSCTL.md lists them, with
+ * their defaults and which ones ustack acts on). A name is written as
+ * sysctl(8) writes it: `net.ipv4.tcp_sack`, `net/ipv4/tcp_sack`, or
+ * `/proc/sys/net/ipv4/tcp_sack`; a bare `tcp_sack` is not one. A value is
+ * what one would write to the /proc/sys file: numbers as Linux parses them
+ * (base 0, blanks between the numbers of a vector such as tcp_rmem), or a
+ * name (tcp_congestion_control). Most settings apply to connections
+ * created after the change, as in Linux.
+ *
+ * ustack_sysctl_set returns 0, -ENOENT for a name it does not have (or an
+ * algorithm it does not have, as Linux does), -EINVAL for a value that is
+ * malformed or out of range (nothing changes then), -EPERM for a
+ * read-only setting. ustack_sysctl_get writes the value as
+ * /proc/sys shows it (vectors tab-separated, no newline) and returns what
+ * snprintf returns, or -ENOENT. ustack_sysctl_assign takes "NAME=VALUE".
+ * ustack_sysctl_name(i) names the i-th setting, in sorted order, and
+ * returns NULL past the last.
+ */
+USTACK_API int ustack_sysctl_set(struct ustack *st, const char *name, const char *value);
+USTACK_API int ustack_sysctl_get(const struct ustack *st, const char *name, char *buf, size_t len);
+USTACK_API int ustack_sysctl_assign(struct ustack *st, const char *assignment);
+USTACK_API const char *ustack_sysctl_name(unsigned i);
+
 /* One row of the connection table (what `ss -tan` shows). */
 struct ustack_conn_info {
 	int fd; /* -1 for a connection no descriptor owns (orphaned, TIME_WAIT, queued for accept) */

@@ -13,9 +13,6 @@
 #include "core/stack.h"
 #include "wire/tcp.h"
 
-/* Linux's net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
- * one write into thousands of segments. */
-#define US_MIN_SND_MSS 48
 /* RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
 #define US_DEFAULT_MSS 536
 /* Linux's TCP_DELACK_MIN. */
@@ -47,10 +44,13 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 	uint32_t ours = st->cfg.mtu - 40u;
 	if (mss > ours)
 		mss = ours;
-	if (mss < US_MIN_SND_MSS)
-		mss = US_MIN_SND_MSS;
+	/* net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
+	 * one write into thousands of segments. Unlike Linux, never above
+	 * our own MSS: DF is set, so a larger segment would not get out. */
+	if (mss < st->sys.tcp_min_snd_mss)
+		mss = st->sys.tcp_min_snd_mss < ours ? st->sys.tcp_min_snd_mss : ours;
 	tcb->snd_mss = (uint16_t)mss;
-	if (opt->present & USTACK_OPT_WSCALE) {
+	if ((opt->present & USTACK_OPT_WSCALE) && st->sys.tcp_window_scaling) {
 		tcb->ws_ok = true;
 		tcb->snd_wscale = opt->wscale;
 	} else {
@@ -105,8 +105,12 @@ static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_
 	}
 	/* Linux: a full accept queue refuses new SYNs (sk_acceptq_is_full is
 	 * "more than backlog"); the SYN queue holds at most backlog entries.
-	 * SYN cookies, for when it is full, come with the hostile-input work. */
-	if (lq->nacc > lq->backlog || lq->nsyn >= (lq->backlog ? lq->backlog : 1)) {
+	 * SYN cookies, for when it is full, come with the hostile-input work.
+	 * Without cookies, Linux also drops once less than a quarter of
+	 * net.ipv4.tcp_max_syn_backlog is left (tcp_conn_request). */
+	uint32_t msb = st->sys.tcp_max_syn_backlog;
+	if (lq->nacc > lq->backlog || lq->nsyn >= (lq->backlog ? lq->backlog : 1) ||
+	    (!st->sys.tcp_syncookies && lq->nsyn + (msb >> 2) > msb)) {
 		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
 		return;
 	}
@@ -209,18 +213,17 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 /* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
 
 /*
- * Linux's tcp_invalid_ratelimit: answer an unacceptable segment with at
- * most one ACK per 500 ms when it carries nothing, since two stacks that
- * each find the other's ACKs unacceptable would otherwise trade them
- * forever. Segments with data are always answered: they are not ACK loops.
+ * net.ipv4.tcp_invalid_ratelimit (500 ms; 0 is no limit): answer an
+ * unacceptable segment with at most one ACK per interval when it carries
+ * nothing, since two stacks that each find the other's ACKs unacceptable
+ * would otherwise trade them forever. Segments with data are always
+ * answered: they are not ACK loops.
  */
-#define US_OOW_RATELIMIT_MS 500
-
 bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen)
 {
 	if (seglen)
 		return false;
-	if (*last && st->now - *last < USTACK_MSEC(US_OOW_RATELIMIT_MS)) {
+	if (*last && st->now - *last < USTACK_MSEC(st->sys.tcp_invalid_ratelimit)) {
 		us_count(st, USTACK_STAT_TCP_ACK_SKIPPED);
 		return true;
 	}

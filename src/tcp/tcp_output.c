@@ -160,8 +160,8 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 	o.opt.present = USTACK_OPT_MSS;
 	o.opt.mss = tcb->rcv_mss;
 	/* RFC 7323 2.2: offer a shift on an active open; answer with one only
-	 * if the peer offered. */
-	if (!tcb->passive || tcb->ws_ok) {
+	 * if the peer offered; neither with net.ipv4.tcp_window_scaling=0. */
+	if (st->sys.tcp_window_scaling && (!tcb->passive || tcb->ws_ok)) {
 		uint32_t bound = tcb->rcvbuf > US_RMEM_MAX ? tcb->rcvbuf : US_RMEM_MAX;
 		tcb->rcv_wscale = wscale_for(bound);
 		o.opt.present |= USTACK_OPT_WSCALE;
@@ -292,7 +292,8 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 		if (!tcb->nodelay && SEQ_GT(tcb->snd_sml, tcb->snd_una))
 			return false;
 	}
-	if (tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max && tcb->last_send &&
+	if (st->sys.tcp_slow_start_after_idle && tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max &&
+	    tcb->last_send &&
 	    st->now - tcb->last_send > USTACK_USEC(tcb->rto_us)) {
 		/* RFC 5681 4.1: after an idle period longer than the RTO, start
 		 * again from the restart window. */
