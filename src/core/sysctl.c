@@ -63,6 +63,7 @@ void us_sysctl_init(struct ustack *st)
 	s->tcp_min_rtt_wlen = 300;
 	s->tcp_comp_sack_nr = 44;
 	strcpy(s->tcp_congestion_control, "cubic");
+	s->core_rmem_max = 212992;
 }
 
 /* ---- The table ---- */

@@ -146,6 +146,7 @@ void us_tcb_free(struct ustack *st, struct us_tcb *tcb)
 	us_free(st, tcb->sndq.buf, tcb->sndq.cap);
 	us_free(st, tcb->rcvq.buf, tcb->rcvq.cap);
 	us_reass_free(st, tcb);
+	us_sack_free(st, tcb);
 	us_free(st, tcb->lq, sizeof(*tcb->lq));
 	us_free(st, tcb, sizeof(*tcb));
 	st->tcp.nconns--;
