@@ -57,6 +57,7 @@ TestSuite(sysctl, .init = setup, .fini = teardown);
 Test(sysctl, defaults)
 {
 	static const char *const want[][2] = {
+		{ "net.core.rmem_max", "212992" },
 		{ "net.core.somaxconn", "4096" },
 		{ "net.ipv4.ip_local_port_range", "32768\t60999" },
 		{ "net.ipv4.tcp_congestion_control", "cubic" },
@@ -110,6 +111,7 @@ Test(sysctl, every_name_round_trips)
 	cr_assert_geq(n, 30u, "only %u names", n);
 	cr_assert_null(ustack_sysctl_name(n + 1));
 	static const char *const other[][2] = {
+		{ "net.core.rmem_max", "4194304" },
 		{ "net.core.somaxconn", "128" },
 		{ "net.ipv4.icmp_msgs_burst", "7" },
 		{ "net.ipv4.icmp_msgs_per_sec", "20" },
@@ -212,6 +214,7 @@ Test(sysctl, values_parse_like_linux)
 	set_err("net.ipv4.tcp_rto_max_ms", "999", -EINVAL);
 	set_err("net.ipv4.tcp_rto_min_us", "1500", -EINVAL);
 	set_err("net.ipv4.tcp_adv_win_scale", "32", -EINVAL);
+	set_err("net.core.rmem_max", "2303", -EINVAL);
 	set_ok("net.ipv4.tcp_adv_win_scale", "-31");
 	cr_assert_eq(ustack_sysctl_set(P.st, "net.ipv4.tcp_sack", NULL), -EINVAL);
 }
