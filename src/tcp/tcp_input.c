@@ -357,6 +357,19 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 		drop(st, USTACK_STAT_DROP_TCP_SYN_SENT_NO_SYN, seg, tcb);
 		return;
 	}
+	if (ack && st->sys.tcp_timestamps && (h->opt.present & USTACK_OPT_TS) && h->opt.ts_ecr) {
+		/* Linux (LINUX_MIB_PAWSACTIVEREJECTED): the echo must name a
+		 * time between our first SYN and now, or the SYN-ACK answers
+		 * some other SYN; reset it and keep waiting. rtt_start is the
+		 * first SYN's time: retransmissions do not move it. */
+		uint32_t e = h->opt.ts_ecr - tcb->ts_off;
+		uint32_t first = (uint32_t)(tcb->rtt_start / USTACK_MSEC(1));
+		if (SEQ_LT(e, first) || SEQ_GT(e, us_tcp_ts_clock(st))) {
+			drop(st, USTACK_STAT_DROP_TCP_PAWS, seg, tcb);
+			us_tcp_reset_reply(st, seg);
+			return;
+		}
+	}
 	tcb->irs = h->seq;
 	tcb->rcv_nxt = h->seq + 1;
 	take_syn_options(st, tcb, &h->opt);

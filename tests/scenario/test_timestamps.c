@@ -135,3 +135,34 @@ Test(timestamps, a_full_segment_leaves_room_for_the_option)
 	cr_assert_eq(s->h.opt.present, USTACK_OPT_TS);
 	cr_assert_eq(s->h.opt.ts_ecr, 1100);
 }
+
+/* An active open whose SYN-ACK echoes a TSval we never sent: Linux resets
+ * that SYN-ACK and keeps waiting (LINUX_MIB_PAWSACTIVEREJECTED). */
+Test(timestamps, synack_echoing_a_future_tsval_is_reset)
+{
+	int fd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = t_sin(p.peer_addr, 9000);
+	cr_assert_eq(ustack_connect(p.st, fd, T_SA(sin), sizeof(sin)), -EINPROGRESS);
+	const struct tseg *s = next();
+	cr_assert_eq(s->h.flags, F_SYN);
+	cr_assert_eq(s->h.opt.present,
+		     USTACK_OPT_MSS | USTACK_OPT_SACK_PERM | USTACK_OPT_TS | USTACK_OPT_WSCALE);
+	cr_assert_eq(s->h.opt.ts_ecr, 0);
+	uint32_t syn_iss = s->h.seq, syn_ts = s->h.opt.ts_val;
+	uint16_t lport = s->h.sport;
+	tpeer_advance(&p, USTACK_MSEC(10));
+	struct ustack_tcp_options o = ts_opt(7000, syn_ts + 1000);
+	o.present |= USTACK_OPT_MSS;
+	o.mss = 1460;
+	tpeer_send(&p, 9000, lport, F_SYN | F_ACK, 800, syn_iss + 1, 65535, NULL, 0, &o);
+	s = next();
+	cr_assert_eq(s->h.flags, USTACK_TCP_RST);
+	cr_assert_eq(s->h.seq, syn_iss + 1);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_DROP_TCP_PAWS), 1);
+	/* The right echo completes the handshake. */
+	o.ts_ecr = syn_ts;
+	tpeer_send(&p, 9000, lport, F_SYN | F_ACK, 800, syn_iss + 1, 65535, NULL, 0, &o);
+	s = next();
+	cr_assert_eq(s->h.flags, F_ACK);
+	cr_assert_eq(s->h.opt.ts_ecr, 7000);
+}
