@@ -14,9 +14,6 @@
 #include "core/stack.h"
 #include "wire/tcp.h"
 
-/* Linux's net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
- * one write into thousands of segments. */
-#define US_MIN_SND_MSS 48
 /* RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
 #define US_DEFAULT_MSS 536
 /* Linux's TCP_DELACK_MIN. */
@@ -58,8 +55,11 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 	uint32_t ours = st->cfg.mtu - 40u;
 	if (mss > ours)
 		mss = ours;
-	if (mss < US_MIN_SND_MSS)
-		mss = US_MIN_SND_MSS;
+	/* net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
+	 * one write into thousands of segments. Unlike Linux, never above
+	 * our own MSS: DF is set, so a larger segment would not get out. */
+	if (mss < st->sys.tcp_min_snd_mss)
+		mss = st->sys.tcp_min_snd_mss < ours ? st->sys.tcp_min_snd_mss : ours;
 	tcb->ts_ok = st->sys.tcp_timestamps && (opt->present & USTACK_OPT_TS);
 	tcb->sack_ok = st->sys.tcp_sack && (opt->present & USTACK_OPT_SACK_PERM);
 	if (tcb->ts_ok) {
@@ -400,18 +400,17 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 /* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
 
 /*
- * Linux's tcp_invalid_ratelimit: answer an unacceptable segment with at
- * most one ACK per 500 ms when it carries nothing, since two stacks that
- * each find the other's ACKs unacceptable would otherwise trade them
- * forever. Segments with data are always answered: they are not ACK loops.
+ * net.ipv4.tcp_invalid_ratelimit (500 ms; 0 is no limit): answer an
+ * unacceptable segment with at most one ACK per interval when it carries
+ * nothing, since two stacks that each find the other's ACKs unacceptable
+ * would otherwise trade them forever. Segments with data are always
+ * answered: they are not ACK loops.
  */
-#define US_OOW_RATELIMIT_MS 500
-
 bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen)
 {
 	if (seglen)
 		return false;
-	if (*last && st->now - *last < USTACK_MSEC(US_OOW_RATELIMIT_MS)) {
+	if (*last && st->now - *last < USTACK_MSEC(st->sys.tcp_invalid_ratelimit)) {
 		us_count(st, USTACK_STAT_TCP_ACK_SKIPPED);
 		return true;
 	}
@@ -646,6 +645,15 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
 			return;
 		} else {
+			if (plen && !rst && SEQ_LT(seq, tcb->rcv_nxt)) {
+				/* RFC 2883 4 and Linux's tcp_send_dupack: data
+				 * already received is reported as a duplicate,
+				 * and ACKs go out at once for a while, since the
+				 * sender is retransmitting. */
+				uint32_t hi = SEQ_LT(seq + plen, tcb->rcv_nxt) ? seq + plen : tcb->rcv_nxt;
+				us_sack_note_dup(st, tcb, seq, hi);
+				tcb->quickacks = US_QUICKACKS;
+			}
 			if (!rst && !us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, seglen))
 				us_tcp_send_ack(st, tcb);
 			drop(st, rst ? USTACK_STAT_DROP_TCP_RST_OUT_OF_WINDOW : USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg,
@@ -660,6 +668,9 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	}
 	if (SEQ_LT(seq, tcb->rcv_nxt)) {
 		uint32_t old = tcb->rcv_nxt - seq;
+		/* RFC 2883 4: the part already received is a duplicate. */
+		if (plen && !rst)
+			us_sack_note_dup(st, tcb, seq, seq + (old < plen ? old : plen));
 		if (old > plen) {
 			fin = false; /* a FIN already taken */
 			old = plen;
@@ -779,7 +790,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	 * data, SYN or FIN, repeats the window, while data is outstanding. */
 	bool dup = h->ack == tcb->snd_una && plen == 0 && !fin && peer_wnd == tcb->snd_wnd &&
 		   tcb->snd_una != tcb->snd_max;
-	uint32_t acked = 0, flight_before = us_tcp_flight(tcb);
+	uint32_t acked = 0, flight_before = us_tcp_flight(tcb), old_una = tcb->snd_una;
 	if (SEQ_GT(h->ack, tcb->snd_una)) {
 		acked = h->ack - tcb->snd_una;
 		if (SEQ_GT(h->ack, tcb->sndq_seq)) {
@@ -808,7 +819,8 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		tcb->snd_wl1 = seq;
 		tcb->snd_wl2 = h->ack;
 	}
-	us_tcp_ack_event(st, tcb, acked, dup, flight_before);
+	uint32_t delivered = us_sack_on_ack(st, tcb, &h->opt, old_una);
+	us_tcp_ack_event(st, tcb, acked, dup, flight_before, delivered);
 	bool fin_acked = tcb->fin_queued && SEQ_GT(tcb->snd_una, tcb->sndq_seq + tcb->sndq.len);
 	switch (tcb->state) {
 	case USTACK_TCP_FIN_WAIT_1:
@@ -883,7 +895,7 @@ void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8
 {
 	struct us_tcp seg;
 	us_count(st, USTACK_STAT_TCP_IN);
-	int why = us_tcp_parse(buf, len, saddr, daddr, true, &seg);
+	int why = us_tcp_parse(buf, len, saddr, daddr, !(st->cfg.csum_offload & USTACK_CSUM_RX), &seg);
 	if (why) {
 		us_drop(st, (enum ustack_stat)why, NULL, NULL);
 		return;

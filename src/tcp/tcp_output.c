@@ -40,13 +40,20 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 	};
 	size_t hl = us_tcp_build(th, &seg);
 	uint64_t acc = us_csum_pseudo(t->laddr, t->raddr, US_IP_PROTO_TCP, (uint16_t)(hl + plen));
-	acc = us_csum_add(acc, th, hl);
-	size_t off = hl;
-	for (int i = 0; i < npayload; i++) {
-		acc = us_csum_add_at(acc, payload[i].iov_base, payload[i].iov_len, off);
-		off += payload[i].iov_len;
+	uint16_t csum;
+	if (st->cfg.csum_offload & USTACK_CSUM_TX) {
+		/* The link sums the segment: leave it the pseudo-header's sum,
+		 * not complemented, as Linux does for CHECKSUM_PARTIAL. */
+		csum = (uint16_t)~us_csum_fold(acc);
+	} else {
+		acc = us_csum_add(acc, th, hl);
+		size_t off = hl;
+		for (int i = 0; i < npayload; i++) {
+			acc = us_csum_add_at(acc, payload[i].iov_base, payload[i].iov_len, off);
+			off += payload[i].iov_len;
+		}
+		csum = us_csum_fold(acc);
 	}
-	uint16_t csum = us_csum_fold(acc);
 	memcpy(th + 16, &csum, sizeof(csum));
 
 	us_count(st, USTACK_STAT_TCP_OUT);
@@ -198,6 +205,7 @@ static void fill_out(struct ustack *st, struct us_tcb *tcb, struct us_tcp_out *o
 		o->opt.ts_val = us_tcp_ts_clock(st) + tcb->ts_off;
 		o->opt.ts_ecr = tcb->ts_recent;
 	}
+	us_sack_options(tcb, &o->opt);
 	/* Every segment carries the ACK, so whatever ACK was owed is paid. */
 	tcb->ack_now = false;
 	tcb->ack_delayed = false;
@@ -326,6 +334,9 @@ static void send_data(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint3
 	tcb->bytes_sent += n;
 	if (again)
 		tcb->total_retrans++;
+	if (tcb->ca_state == US_CA_RECOVERY)
+		tcb->prr_out++; /* RFC 6937: sent during recovery */
+	us_sack_sent(st, tcb, seq, end, again);
 	us_tcp_sent(st, tcb, seq, n + fin, again);
 }
 
@@ -355,7 +366,10 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 		return false;
 	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
 	uint32_t rwnd = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
-	uint32_t flight = tcb->snd_nxt - tcb->snd_una;
+	/* With SACK, what the peer holds or has lost is not in flight
+	 * (RFC 6675 pipe); this is also what lets limited transmit (RFC 3042)
+	 * send new data as SACKs arrive. */
+	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
 	uint32_t cwnd = tcb->cwnd > flight ? tcb->cwnd - flight : 0;
 	uint32_t usable = rwnd < cwnd ? rwnd : cwnd;
 	if (force && usable == 0)
@@ -378,7 +392,8 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 		if (!tcb->nodelay && SEQ_GT(tcb->snd_sml, tcb->snd_una))
 			return false;
 	}
-	if (tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max && tcb->last_send &&
+	if (st->sys.tcp_slow_start_after_idle && tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max &&
+	    tcb->last_send &&
 	    st->now - tcb->last_send > USTACK_USEC(tcb->rto_us)) {
 		/* RFC 5681 4.1: after an idle period longer than the RTO, start
 		 * again from the restart window. */
@@ -403,8 +418,33 @@ static uint32_t persist_interval_us(struct ustack *st, const struct us_tcb *tcb)
 	return (uint32_t)(t < max ? t : max);
 }
 
+/* Sends the record r again (RFC 6675 NextSeg rule 1), its data cut to the
+ * MSS, with the FIN if the record holds it. */
+static void retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
+{
+	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
+	uint32_t data_end = SEQ_LT(r->end, fin_seq) ? r->end : fin_seq;
+	uint32_t n = SEQ_GT(data_end, r->seq) ? data_end - r->seq : 0;
+	if (n > tcb->snd_mss)
+		n = tcb->snd_mss;
+	bool fin = tcb->fin_queued && SEQ_GT(r->end, fin_seq) && r->seq + n == fin_seq;
+	send_data(st, tcb, r->seq, n, fin);
+}
+
+/* RFC 6675 5 step (C): while pipe leaves room in cwnd, what is taken for
+ * lost goes first (Linux's tcp_xmit_retransmit_queue), new data after. */
+static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!us_sack_active(tcb) || !can_send_data(tcb->state))
+		return;
+	struct us_txseg *r;
+	while (us_sack_pipe_segs(tcb) < tcb->cwnd / tcb->snd_mss && (r = us_sack_next_lost(tcb)))
+		retransmit_rec(st, tcb, r);
+}
+
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	retransmit_lost(st, tcb);
 	while (output_next(st, tcb, false))
 		;
 	bool fin_due;

@@ -10,11 +10,8 @@
  * must agree field by field (flags, ACK, window, option bytes and layout),
  * except the ISN and the TS value, which are each side's own.
  *
- * ustack gets the packet by ustack_input and its settings straight in its
- * sysctl table: the same entry point the TUN driver calls, without a tool
- * option for each sysctl.
- * TODO(lead): once `--sysctl NAME=VALUE` is in the tools, ustack's side can
- * run behind TUN too (ustack-echo --sysctl ...).
+ * ustack gets the packet by ustack_input, the entry point the TUN driver
+ * calls, and its settings by ustack_sysctl_set under Linux's names.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,7 +30,6 @@
 #include <ustack/socket.h>
 #include <ustack/ustack.h>
 
-#include "core/stack.h"
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
 
@@ -243,18 +239,25 @@ static int ustack_answer(const struct row *r, uint16_t port, struct answer *a)
 		.output = on_output,
 		.output_ctx = a,
 		.seed = port,
-		.tcp_rmem = r->rmem[2],
 	};
 	struct ustack *st;
 	if (ustack_create(&cfg, &st))
 		return -1;
-	st->sys.tcp_rmem[0] = r->rmem[0];
-	st->sys.tcp_rmem[1] = r->rmem[1];
-	st->sys.tcp_rmem[2] = r->rmem[2];
-	st->sys.tcp_timestamps = (uint8_t)r->sys_ts;
-	st->sys.tcp_sack = (uint8_t)r->sys_sack;
-	st->sys.tcp_window_scaling = (uint8_t)r->sys_ws;
-	st->sys.core_rmem_max = rmem_max;
+	char v[64];
+	snprintf(v, sizeof(v), "%u %u %u", r->rmem[0], r->rmem[1], r->rmem[2]);
+	int bad = ustack_sysctl_set(st, "net.ipv4.tcp_rmem", v);
+	snprintf(v, sizeof(v), "%u", rmem_max);
+	bad |= ustack_sysctl_set(st, "net.core.rmem_max", v);
+	snprintf(v, sizeof(v), "%d", r->sys_ts);
+	bad |= ustack_sysctl_set(st, "net.ipv4.tcp_timestamps", v);
+	snprintf(v, sizeof(v), "%d", r->sys_sack);
+	bad |= ustack_sysctl_set(st, "net.ipv4.tcp_sack", v);
+	snprintf(v, sizeof(v), "%d", r->sys_ws);
+	bad |= ustack_sysctl_set(st, "net.ipv4.tcp_window_scaling", v);
+	if (bad) {
+		ustack_destroy(st);
+		return -1;
+	}
 	ustack_time_t now = USTACK_SEC(100);
 	int fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(KADDR) };
