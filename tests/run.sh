@@ -148,6 +148,7 @@ run_interop() { # name env...
 if [ -d "$here/interop" ] && [ "${USTACK_NO_INTEROP:-0}" != 1 ]; then
 	run_interop article
 	run_interop timewait
+	run_interop synack
 	run_interop icmp
 	run_interop capture
 	run_interop diagram
