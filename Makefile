@@ -185,7 +185,7 @@ fuzz: fuzz-build
 		echo "== $$n for $(FUZZ_TIME) s"; \
 		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crashes/$$n- \
 			$(FUZZ_B)/corpus/$$n $$(ls -d tests/fuzz/corpus/$$n tests/fuzz/regress/$$n 2>/dev/null) \
-			2>&1 | grep -E '^(#[0-9]+ *DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
+			2>&1 | grep -E '^(#[0-9]+[[:space:]]+DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
 	done
 
 # The generated seeds (tests/fuzz/seed/): simulator scenarios recorded as
