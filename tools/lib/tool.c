@@ -95,7 +95,7 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 	} else if (strcmp(a, "--tun") && strcmp(a, "--addr") && strcmp(a, "--peer") && strcmp(a, "--mtu") &&
 		   strcmp(a, "--loss") && strcmp(a, "--dup") && strcmp(a, "--reorder") && strcmp(a, "--corrupt") &&
 		   strcmp(a, "--delay") && strcmp(a, "--seed") && strcmp(a, "--pcap") &&
-		   strcmp(a, "--trace-json") && strcmp(a, "--stats-file")) {
+		   strcmp(a, "--trace-json") && strcmp(a, "--sysctl") && strcmp(a, "--stats-file")) {
 		return 0;
 	}
 	if (!takes_value)
@@ -105,7 +105,18 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 		return -1;
 	}
 	(*i)++;
-	if (!strcmp(a, "--tun")) {
+	if (!strcmp(a, "--sysctl")) {
+		/* Checked against the stack's table once it exists. */
+		if (!strchr(v, '=')) {
+			fprintf(stderr, "--sysctl takes NAME=VALUE, not '%s'\n", v);
+			return -1;
+		}
+		if (o->nsysctl == TOOL_MAX_SYSCTL) {
+			fprintf(stderr, "--sysctl: at most %d of them\n", TOOL_MAX_SYSCTL);
+			return -1;
+		}
+		o->sysctl[o->nsysctl++] = v;
+	} else if (!strcmp(a, "--tun")) {
 		o->tun_name = v;
 	} else if (!strcmp(a, "--addr")) {
 		if (tool_parse_addr(v, &o->addr, &o->prefix)) {
@@ -172,7 +183,9 @@ void tool_common_usage(FILE *f)
 		   "fault injection on the stack's side of the link, each direction:\n"
 		   "  --loss P --dup P --reorder P --corrupt P   probabilities from 0 to 1\n"
 		   "  --delay MS        extra one-way delay\n"
-		   "  --seed N          seed for the faults, ISNs and ports\n");
+		   "  --seed N          seed for the faults, ISNs and ports\n"
+		   "  --sysctl NAME=VALUE  one of Linux's settings, as sysctl -w takes it (repeatable;\n"
+		   "                    e.g. net.ipv4.tcp_congestion_control=reno; docs/SYSCTL.md)\n");
 }
 
 static void on_event(void *ctx, const struct ustack_event *ev)
@@ -317,6 +330,19 @@ int tool_net_open(struct tool_net *n, const struct tool_opts *o)
 		if (n->json)
 			fclose(n->json);
 		return err;
+	}
+	for (int i = 0; i < o->nsysctl; i++) {
+		err = ustack_sysctl_assign(n->st, o->sysctl[i]);
+		if (err) {
+			fprintf(stderr, "--sysctl %s: %s\n", o->sysctl[i],
+				err == -ENOENT ? "no such setting (or algorithm)" : strerror(-err));
+			ustack_destroy(n->st);
+			ustack_tun_close(n->tun);
+			ustack_pcap_close(n->pcap);
+			if (n->json)
+				fclose(n->json);
+			return err;
+		}
 	}
 	if (n->pcap)
 		ustack_tun_set_tap(n->tun, capture, n);
