@@ -516,6 +516,25 @@ def urgent():
              cleanup=peer.reset)
 
 
+def segmentsmack():
+    # Scattered one-byte segments, each leaving a gap: every one would need
+    # a range of its own. ustack keeps US_REASS_MAX (32, src/tcp/tcp.h) of
+    # them and drops the rest, so the work per segment stays bounded; then
+    # the gaps are filled and everything held joins the stream.
+    peer = Peer(12, 30002)
+    base = peer.snd_nxt
+    held = min(N, 32)
+    scattered = bytes(peer.seg(flags="PA") / Raw(b"s"))
+    pkts = [patched(scattered, seq=base + 1 + 2 * i) for i in range(N)]
+    fill = [patched(scattered, seq=base + 2 * i) for i in range(held + 1)]
+    case("out-of-order segments, each leaving a gap (SegmentSmack)", pkts,
+         {"tcp.ofo_queued": held, "drop.tcp.ofo_full": N - held})
+    case("the gaps filled: what was held joins the stream", fill,
+         {"tcp.ofo_queued": 0, "drop.tcp.ofo_full": 0},
+         check=lambda: None if peer.acked(base + 2 * held + 1) else "ustack did not acknowledge the held data",
+         cleanup=lambda: wire.send([bytes(peer.seg(flags="R", seq=base + 2 * held + 1))]))
+
+
 def echo(k, **ipkw):
     return IP(src=spoof(k), dst=UADDR, **ipkw) / ICMP(id=0x4000 + k, seq=1) / Raw(b"hostile" * 4)
 
@@ -648,6 +667,16 @@ def blind():
          {"drop.tcp.ack_too_old": N, "tcp.ofo_queued": 0, "tcp.challenge_acks": rate_limited})
 
 
+def fragment_flood():
+    # Last, since it leaves reassembly full for ipfrag_time (30 s): first
+    # fragments of datagrams that never complete. The first ipfrag_max (64,
+    # include/ustack/ustack.h) are held, every later one is refused.
+    body = bytes(ICMP(id=0x4300, seq=1) / Raw(b"never whole" * 4))
+    case("a flood of datagrams that never complete (reassembly bounded)",
+         datagrams(N, frags(35, body, [(0, 16, True)])),
+         {"drop.ip.frag_limit": N - 64, "drop.ip.frag_mem": 0, "ip.frag.in": N, "ip.frag.reassembled": 0})
+
+
 def transfer_done():
     xfer.fast.set()
     xfer.join(120)
@@ -663,7 +692,7 @@ def transfer_done():
 
 t_start = time.monotonic()
 try:
-    for part in (tcp_options, urgent, ipv4, fragments, flags, blind):
+    for part in (tcp_options, urgent, segmentsmack, ipv4, fragments, flags, blind, fragment_flood):
         part()
     transfer_done()
 except Exception as e:  # noqa: BLE001 - a broken harness is a failure too
