@@ -41,7 +41,7 @@ import time
 import logging
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.layers.inet import ICMP, IP, TCP  # noqa: E402
+from scapy.layers.inet import ICMP, IP, TCP, UDP  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
 ETH_P_IP = 0x0800
@@ -161,6 +161,7 @@ class Wire:
         self.watch = None  # the transfer's port on the kernel's side
         self.last = None  # the last (seq, ack, win) ustack sent on it
         self.xfer_data = 0  # how many of its segments carried data
+        self.xfer_end = None  # where the latest of those ended
         threading.Thread(target=self.read, daemon=True).start()
 
     def read(self):
@@ -183,8 +184,10 @@ class Wire:
                 with self.cv:
                     if dst == KADDR and dport == self.watch:
                         self.last = (seq, ack, win)
-                        if len(d) > hl + (d[hl + 12] >> 4) * 4:
+                        n = len(d) - hl - (d[hl + 12] >> 4) * 4
+                        if n > 0:
                             self.xfer_data += 1
+                            self.xfer_end = (seq + n) & 0xFFFFFFFF
                     else:
                         self.segs.setdefault((dst, dport), []).append((seq, ack, flags))
                     self.cv.notify_all()
@@ -259,6 +262,7 @@ class Transfer(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
         self.fast = threading.Event()
+        self.hold = threading.Event()  # stop reading while set
         self.got = 0
         self.error = None
         self.digest = None
@@ -289,6 +293,8 @@ class Transfer(threading.Thread):
                     head = None
                 h.update(d)
                 self.got += len(d)
+                while self.hold.is_set() and not self.fast.is_set():
+                    time.sleep(0.01)
                 if not self.fast.is_set():
                     ahead = self.got / args.rate - (time.monotonic() - t0)
                     if ahead > 0:
@@ -373,7 +379,7 @@ def report(name, ok, why=""):
         print("FAIL %s: %s" % (name, why), flush=True)
 
 
-def case(name, pkts, expect, check=None, cleanup=None):
+def case(name, pkts, expect, check=None, cleanup=None, after=None):
     """Sends pkts; then ustack must be alive, every counter in `expect`
     (name -> exact rise, or a function of the rise returning an error or
     None) must match, no other drop counter may have moved, the transfer
@@ -388,6 +394,8 @@ def case(name, pkts, expect, check=None, cleanup=None):
     if not barrier():
         errs.append("no answer to the barrier echo")
     took = time.monotonic() - t0  # ustack took the flood within this
+    if after:
+        after()
     if not alive():
         report(name, False, "ustack died")
         finish(1)
@@ -667,6 +675,68 @@ def blind():
          {"drop.tcp.ack_too_old": N, "tcp.ofo_queued": 0, "tcp.challenge_acks": rate_limited})
 
 
+def icmp_error(quote_src, quote_dst, sport, dport, seq=0, **icmp):
+    """An ICMP error quoting the IPv4 header and first 8 bytes of a TCP
+    segment from quote_src to quote_dst."""
+    quote = bytes(IP(src=quote_src, dst=quote_dst) / TCP(sport=sport, dport=dport, seq=seq))[:28]
+    return IP(src=spoof(50), dst=UADDR) / ICMP(**icmp) / Raw(quote)
+
+
+def quoted_seq(raw, seq):
+    """The ICMP error with another quoted sequence number."""
+    b = bytearray(raw)
+    seq &= 0xFFFFFFFF
+    set16(b, 20 + 8 + 20 + 4, seq >> 16, 22)
+    set16(b, 20 + 8 + 20 + 6, seq & 0xFFFF, 22)
+    return bytes(b)
+
+
+def icmp():
+    # RFC 5927 4.1: an error about a connection must quote a sequence
+    # number it has in flight, SND.UNA..SND.MAX; Linux checks the same.
+    _, una = conn_numbers()
+    kinds = [dict(type=3, code=c) for c in (0, 1, 2, 3, 10, 13)] + [dict(type=11, code=0), dict(type=12, code=0)]
+    forged = [bytes(icmp_error(UADDR, KADDR, PORT, xfer.port, **k)) for k in kinds]
+    case("forged ICMP errors about the transfer, quoting a sequence outside its flight",
+         [quoted_seq(forged[i % len(forged)], una - (1 << 30) - i) for i in range(N)],
+         {"drop.icmp.out_of_window": N, "icmp.in.hard_errors": 0, "icmp.in.soft_errors": 0})
+
+    # The reader pauses, so the kernel's window closes and ustack's flight
+    # stands still: the end of its last segment is SND.UNA = SND.MAX (or
+    # one below, if a window probe went out).
+    xfer.hold.set()
+    time.sleep(0.5)
+    end = wire.xfer_end
+    case("forged ICMP errors about the transfer, in its flight (soft: noted, the connection lives on)",
+         [quoted_seq(forged[i % len(forged)], end) for i in range(N)],
+         {"icmp.in.soft_errors": N, "icmp.in.hard_errors": 0}, after=xfer.hold.clear)
+    case("ICMP fragmentation needed, next-hop MTU 68 (no path MTU discovery yet: counted, ignored)",
+         variants(icmp_error(UADDR, KADDR, PORT, xfer.port, seq=una, type=3, code=4, nexthopmtu=68), N, sport=False),
+         {"drop.icmp.frag_needed": N})
+    case("ICMP errors about connections that do not exist",
+         [quoted_seq(bytes(icmp_error(UADDR, spoof(51), PORT, 1024 + i, type=3, code=3)), i) for i in range(N)],
+         {"drop.icmp.no_socket": N})
+    case("ICMP errors quoting a datagram ustack did not send",
+         variants(icmp_error(spoof(52), KADDR, PORT, xfer.port, seq=una, type=3, code=3), N, sport=False),
+         {"drop.icmp.bad_quote": N})
+    case("ICMP with a bad checksum",
+         variants(IP(src=spoof(53), dst=UADDR) / ICMP(id=7, seq=7, chksum=0x4242) / Raw(b"x" * 8), N, sport=False),
+         {"drop.icmp.checksum": N, "icmp.out.echo_reply": 1})
+
+    def bucket(got, delta, took):
+        # Linux's icmp_msgs_per_sec and icmp_msgs_burst: 1000/s, 50 at once.
+        limited = delta["icmp.out.rate_limited"]
+        if got + limited != N:
+            return "sent %d + rate-limited %d is not %d" % (got, limited, N)
+        if got > 50 + 1000 * took:
+            return "%d errors in %.3f s: more than the token bucket allows" % (got, took)
+        return None
+
+    case("UDP to a closed port: the ICMP errors it draws are rate-limited",
+         variants(IP(src=spoof(54), dst=UADDR) / UDP(sport=5353, dport=9) / Raw(b"anyone?"), N, sport=False),
+         {"drop.udp.no_port": N, "icmp.out.dest_unreach": bucket})
+
+
 def fragment_flood():
     # Last, since it leaves reassembly full for ipfrag_time (30 s): first
     # fragments of datagrams that never complete. The first ipfrag_max (64,
@@ -692,7 +762,7 @@ def transfer_done():
 
 t_start = time.monotonic()
 try:
-    for part in (tcp_options, urgent, segmentsmack, ipv4, fragments, flags, blind, fragment_flood):
+    for part in (tcp_options, urgent, segmentsmack, ipv4, fragments, flags, blind, icmp, fragment_flood):
         part()
     transfer_done()
 except Exception as e:  # noqa: BLE001 - a broken harness is a failure too
