@@ -26,7 +26,9 @@ fi
 setup hostile
 # Nothing but what the battery sends should reach ustack: no IPv6 router
 # solicitations (they would count as drop.ip.version).
-inns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+for c in all default; do
+	inns sh -c "echo 1 >/proc/sys/net/ipv6/conf/$c/disable_ipv6" 2>/dev/null
+done
 
 mkdir "$TMP/www"
 head -c $((${HOSTILE_MIB:-12} * 1048576)) /dev/urandom >"$TMP/www/file.bin"
