@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -368,6 +369,19 @@ void tool_net_report(struct tool_net *n, FILE *f)
 	fprintf(f, "counters\n");
 	if (!show_counters(f, n->st))
 		fprintf(f, "    (all zero)\n");
+	struct ustack_tun_stats ts;
+	ustack_tun_get_stats(n->tun, &ts);
+	fprintf(f, "link:\n    rx_packets %21" PRIu64 "\n    tx_packets %21" PRIu64 "\n    tx_errors %22" PRIu64 "\n",
+		ts.rx_packets, ts.tx_packets, ts.tx_errors);
+	/* The fault injector's own counts, so that a test can tell how many
+	 * packets it lost on purpose in each direction. */
+	const struct ustack_link_stats *dir[2] = { &ts.impair_in, &ts.impair_out };
+	const struct ustack_link_params *p = &n->o.impair;
+	bool faulty = p->loss > 0 || p->duplicate > 0 || p->reorder > 0 || p->corrupt > 0;
+	for (int i = 0; i < 2 && faulty; i++)
+		fprintf(f, "    faults_%s lost %" PRIu64 " duplicated %" PRIu64 " reordered %" PRIu64
+			   " corrupted %" PRIu64 "\n",
+			i ? "out" : "in", dir[i]->lost, dir[i]->duplicated, dir[i]->reordered, dir[i]->corrupted);
 	fflush(f);
 }
 
