@@ -788,8 +788,11 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			us_tcp_queue_child(st, tcb);
 	}
 	if (SEQ_GT(h->ack, tcb->snd_max)) {
-		/* RFC 9293 3.10.7.4: an ACK for something not yet sent. */
-		us_tcp_send_ack(st, tcb);
+		/* RFC 9293 3.10.7.4: an ACK for something not yet sent is
+		 * answered with an ACK; RFC 5961 7 asks that such answers be
+		 * limited, else a flood of them is reflected one for one
+		 * (Linux sends nothing in ESTABLISHED, a challenge ACK later). */
+		challenge_ack(st, tcb);
 		drop(st, USTACK_STAT_DROP_TCP_ACK_UNSENT, seg, tcb);
 		return;
 	}
