@@ -93,9 +93,11 @@ for dir in "$@"; do
 		fi
 	done
 done
-# Fuzz targets (libFuzzer, built by check-build): every seed and every saved
-# crash input replayed, then a few seconds of fuzzing each, so a regression
-# in a parser or in the input path shows here and not only under make fuzz.
+# Fuzz targets (libFuzzer, built by check-build; every tests/fuzz/fuzz_*.c):
+# every seed and every saved crash input replayed, then a few seconds of
+# fuzzing each (USTACK_FUZZ_SECONDS, 3 by default: with nine targets that
+# keeps the whole under half a minute), so a regression in a parser or in
+# the input path shows here and not only under make fuzz.
 here=$(dirname "$0")
 fuzz_dir=$(dirname "$1")/fuzz
 for f in "$fuzz_dir"/fuzz_*; do
@@ -103,7 +105,7 @@ for f in "$fuzz_dir"/fuzz_*; do
 	n=$(basename "$f")
 	scratch=$(mktemp -d)
 	# shellcheck disable=SC2046 # the seed folders that exist, one per word
-	if "$f" -max_total_time="${USTACK_FUZZ_SECONDS:-5}" -artifact_prefix="$scratch/" "$scratch" \
+	if "$f" -max_total_time="${USTACK_FUZZ_SECONDS:-3}" -artifact_prefix="$scratch/" "$scratch" \
 		$(ls -d "$here/fuzz/corpus/$n" "$here/fuzz/regress/$n" 2>/dev/null) >"$log" 2>&1; then
 		record "fuzz/$n" 1 0
 	else
@@ -139,6 +141,7 @@ if [ -d "$here/interop" ] && [ "${USTACK_NO_INTEROP:-0}" != 1 ]; then
 	run_interop diagram
 	run_interop transfer
 	run_interop transfer:bad-link IMPAIR=1
+	run_interop sack
 fi
 
 echo "$passed passed, $failed failed"

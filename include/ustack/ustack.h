@@ -141,12 +141,22 @@ struct ustack_config {
 	X(TCP_ESTAB_RESETS, "tcp.estab_resets")                                \
 	X(TCP_CHALLENGE_ACKS, "tcp.challenge_acks")                            \
 	X(TCP_ACK_SKIPPED, "tcp.ack_skipped_ratelimit")                        \
+	X(TCP_SYNCOOKIES_SENT, "tcp.syncookies_sent")                          \
+	X(TCP_SYNCOOKIES_RECV, "tcp.syncookies_recv")                          \
 	X(TCP_RETRANS_SEGS, "tcp.retrans_segs")                                \
 	X(TCP_TIMEOUTS, "tcp.timeouts")                                        \
 	X(TCP_TIMEOUT_ABORTS, "tcp.timeout_aborts")                            \
 	X(TCP_FAST_RETRANS, "tcp.fast_retrans")                                \
 	X(TCP_PARTIAL_ACKS, "tcp.partial_acks")                                \
 	X(TCP_OFO_QUEUED, "tcp.ofo_queued")                                    \
+	X(TCP_SACK_RECOVERY, "tcp.sack_recovery")                              \
+	X(TCP_MARKED_LOST, "tcp.marked_lost")                                  \
+	X(TCP_RACK_MARKED_LOST, "tcp.rack_marked_lost")                        \
+	X(TCP_TLP_PROBES, "tcp.tlp_probes")                                    \
+	X(TCP_SPURIOUS_RTO_UNDONE, "tcp.spurious_rto_undone")                  \
+	X(TCP_DSACK_RECV, "tcp.dsack_recv")                                    \
+	X(TCP_SACK_RENEGING, "tcp.sack_reneging")                              \
+	X(TCP_SACK_SCOREBOARD_LOST, "tcp.sack_scoreboard_given_up")            \
 	X(TCP_DELAYED_ACKS, "tcp.delayed_acks")                                \
 	X(TCP_PERSIST_PROBES, "tcp.persist_probes")                            \
 	X(TCP_KEEPALIVE_PROBES, "tcp.keepalive_probes")                        \
@@ -226,7 +236,10 @@ struct ustack_config {
 	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
 	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
 	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \
-	X(DROP_TCP_CONN_LIMIT, "drop.tcp.conn_limit")
+	X(DROP_TCP_CONN_LIMIT, "drop.tcp.conn_limit")                          \
+	X(DROP_TCP_PAWS, "drop.tcp.paws")                                      \
+	X(DROP_TCP_PAWS_OLD_ACK, "drop.tcp.paws_old_ack")                      \
+	X(DROP_TCP_SYNCOOKIE_BAD, "drop.tcp.syncookie_bad")
 
 enum ustack_stat {
 #define USTACK_STAT_ENUM_(id, name) USTACK_STAT_##id,
@@ -283,6 +296,30 @@ USTACK_API uint32_t ustack_addr(const struct ustack *st);
 USTACK_API uint64_t ustack_stat(const struct ustack *st, enum ustack_stat which);
 USTACK_API const char *ustack_stat_name(enum ustack_stat which);
 USTACK_API const char *ustack_tcp_state_name(enum ustack_tcp_state state);
+
+/*
+ * Linux's settings by their sysctl names (docs/SYSCTL.md lists them, with
+ * their defaults and which ones ustack acts on). A name is written as
+ * sysctl(8) writes it: `net.ipv4.tcp_sack`, `net/ipv4/tcp_sack`, or
+ * `/proc/sys/net/ipv4/tcp_sack`; a bare `tcp_sack` is not one. A value is
+ * what one would write to the /proc/sys file: numbers as Linux parses them
+ * (base 0, blanks between the numbers of a vector such as tcp_rmem), or a
+ * name (tcp_congestion_control). Most settings apply to connections
+ * created after the change, as in Linux.
+ *
+ * ustack_sysctl_set returns 0, -ENOENT for a name it does not have (or an
+ * algorithm it does not have, as Linux does), -EINVAL for a value that is
+ * malformed or out of range (nothing changes then), -EPERM for a
+ * read-only setting. ustack_sysctl_get writes the value as
+ * /proc/sys shows it (vectors tab-separated, no newline) and returns what
+ * snprintf returns, or -ENOENT. ustack_sysctl_assign takes "NAME=VALUE".
+ * ustack_sysctl_name(i) names the i-th setting, in sorted order, and
+ * returns NULL past the last.
+ */
+USTACK_API int ustack_sysctl_set(struct ustack *st, const char *name, const char *value);
+USTACK_API int ustack_sysctl_get(const struct ustack *st, const char *name, char *buf, size_t len);
+USTACK_API int ustack_sysctl_assign(struct ustack *st, const char *assignment);
+USTACK_API const char *ustack_sysctl_name(unsigned i);
 
 /* One row of the connection table (what `ss -tan` shows). */
 struct ustack_conn_info {

@@ -19,6 +19,53 @@ static int fail(char *why, size_t n, const char *fmt, ...)
 	return -1;
 }
 
+/* The SACK scoreboard (tcp_sack.c): records in sequence order, touching,
+ * covering exactly [SND.UNA, SND.MAX) while in use, each within one MSS
+ * (and a FIN), their counts matching their marks, and their number
+ * bounded by the send buffer. */
+static int check_scoreboard(const struct us_tcb *t, char *why, size_t n)
+{
+	const struct us_txq *q = &t->txq;
+	if (!q->n)
+		return 0;
+	if (!t->sack_ok || q->broken)
+		return fail(why, n, "port %u: %u scoreboard records without a scoreboard", t->n.t.lport, q->n);
+	if (q->n > q->cap || (q->cap & (q->cap - 1)))
+		return fail(why, n, "port %u: scoreboard ring %u/%u", t->n.t.lport, q->n, q->cap);
+	uint32_t bound = 2 * (t->sndbuf / t->snd_mss) + 4;
+	if (q->n > bound)
+		return fail(why, n, "port %u: %u scoreboard records, over %u", t->n.t.lport, q->n, bound);
+	uint32_t cnt[3] = { 0 }, bytes[3] = { 0 };
+	uint32_t at = t->snd_una;
+	for (uint32_t i = 0; i < q->n; i++) {
+		const struct us_txseg *r = us_sack_at(t, i);
+		if (r->seq != at || !SEQ_LT(r->seq, r->end) || r->end - r->seq > t->snd_mss + 1u)
+			return fail(why, n, "port %u: scoreboard record %u [%u,%u) misplaced (expected at %u)",
+				    t->n.t.lport, i, r->seq, r->end, at);
+		if ((r->flags & US_TX_SACKED) && (r->flags & (US_TX_LOST | US_TX_RETRANS)))
+			return fail(why, n, "port %u: a SACKed record marked lost or in retransmission",
+				    t->n.t.lport);
+		if ((r->flags & US_TX_RETRANS) && !(r->flags & US_TX_EVER))
+			return fail(why, n, "port %u: a retransmission never sent twice", t->n.t.lport);
+		for (int k = 0; k < 3; k++) {
+			if (r->flags & (1u << k)) {
+				cnt[k]++;
+				bytes[k] += r->end - r->seq;
+			}
+		}
+		at = r->end;
+	}
+	if (at != t->snd_max)
+		return fail(why, n, "port %u: scoreboard ends at %u, snd_max %u", t->n.t.lport, at, t->snd_max);
+	if (cnt[0] != q->sacked || cnt[1] != q->lost || cnt[2] != q->retrans || bytes[0] != q->sacked_b ||
+	    bytes[1] != q->lost_b || bytes[2] != q->retrans_b)
+		return fail(why, n, "port %u: scoreboard counts %u/%u/%u differ from its marks %u/%u/%u",
+			    t->n.t.lport, q->sacked, q->lost, q->retrans, cnt[0], cnt[1], cnt[2]);
+	if (SEQ_GT(q->sack_high, t->snd_max))
+		return fail(why, n, "port %u: highest SACK %u past snd_max", t->n.t.lport, q->sack_high);
+	return 0;
+}
+
 static int check_tcb(const struct ustack *st, const struct us_tcb *t, char *why, size_t n)
 {
 	if (t->state == USTACK_TCP_LISTEN || t->state == USTACK_TCP_CLOSED)
@@ -56,6 +103,8 @@ static int check_tcb(const struct ustack *st, const struct us_tcb *t, char *why,
 			prev = t->rq->blk[i].end;
 		}
 	}
+	if (check_scoreboard(t, why, n))
+		return -1;
 	if (t->cwnd == 0 && t->state == USTACK_TCP_ESTABLISHED)
 		return fail(why, n, "port %u: zero congestion window", t->n.t.lport);
 	(void)st;

@@ -46,6 +46,7 @@ struct us_sysctl {
 	uint32_t tcp_min_rtt_wlen;   /* 300 s: windowed min-RTT filter (RACK) */
 	uint32_t tcp_comp_sack_nr;   /* 44 */
 	char tcp_congestion_control[16]; /* "cubic" */
+	uint32_t core_rmem_max;      /* net.core.rmem_max, 212992: also bounds the window-scale choice */
 };
 
 /* Fills Linux's stock defaults, then the values the config already fixes. */

@@ -8,6 +8,10 @@
  *   tcp_input.c   segment arrival (RFC 9293 3.10.7)
  *   tcp_icmp.c    ICMP errors about segments sent (RFC 1122 4.2.3.9, RFC 5927)
  *   tcp_output.c  building and sending segments, resets
+ *   tcp_reass.c   data into the receive ring, out-of-order ranges
+ *   tcp_recovery.c  loss recovery and the congestion window around it
+ *   tcp_sack.c    SACK (RFC 2018) and DSACK (RFC 2883): the blocks we
+ *                 report, the sender's scoreboard (RFC 6675)
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
  *   tcp_usrreq.c  what the user's calls do to a connection (RFC 9293 3.10.1-6)
@@ -79,6 +83,7 @@ enum us_timer {
 	US_TM_KEEPALIVE, /* RFC 1122 4.2.3.6 */
 	US_TM_FIN_WAIT,  /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
 	US_TM_RECLAIM,   /* give drained buffers back once the connection rests */
+	US_TM_RACK,      /* RACK's reordering timer (RFC 8985 6.2) */
 	US_TM__COUNT
 };
 
@@ -106,6 +111,43 @@ struct us_reass {
 	struct {
 		uint32_t start, end;
 	} blk[US_REASS_MAX];
+	/* RFC 2018 4: the ranges to report, most recently changed first, each
+	 * named by a sequence number inside it (ranges merge; the number stays
+	 * inside the merged one). Four, as Linux keeps. */
+	uint8_t nrecent;
+	uint32_t recent[4];
+};
+
+/*
+ * The sender's record of one segment sent and not yet cumulatively
+ * acknowledged (tcp_sack.c): the SACK scoreboard (RFC 6675) and RACK's
+ * transmit times (RFC 8985) in one place. Records are kept only on
+ * connections that use SACK, in a ring ordered by sequence number that
+ * covers exactly [SND.UNA, SND.MAX); a small segment joins the one before
+ * it while they fit in one MSS, so there are at most about two records
+ * per MSS of data in flight, bounded by the send buffer.
+ */
+#define US_TX_SACKED 0x01  /* the peer holds it (a SACK block covered it) */
+#define US_TX_LOST 0x02    /* taken for lost: to be sent again */
+#define US_TX_RETRANS 0x04 /* a retransmission of it is in flight */
+#define US_TX_EVER 0x08    /* sent more than once: RTT samples are ambiguous */
+struct us_txseg {
+	uint32_t seq, end;
+	ustack_time_t xmit; /* when it was last sent */
+	uint8_t flags;
+};
+
+struct us_txq {
+	struct us_txseg *a;
+	uint32_t cap, head, n; /* a ring; cap is a power of two */
+	/* Records so marked, counted as segments (Linux's sacked_out,
+	 * lost_out, retrans_out) and as bytes. */
+	uint32_t sacked, lost, retrans;
+	uint32_t sacked_b, lost_b, retrans_b;
+	uint32_t lost_hint; /* no record below it is lost and not yet resent */
+	uint32_t sack_high; /* the highest sequence number SACKed */
+	bool broken;        /* a record could not be kept: recover as NewReno
+			     * until everything in flight is acknowledged */
 };
 
 struct us_listen {
@@ -134,6 +176,9 @@ struct us_tcb {
 	bool ack_delayed : 1;  /* an ACK is owed within the delayed-ACK time */
 	bool keepalive : 1;
 	bool connect_failed : 1; /* an asynchronous connect failed, not yet reported by connect() */
+	bool ts_ok : 1;        /* both sides sent timestamps (RFC 7323 3): TSopt on every segment */
+	bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
+	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
 	/* The last soft ICMP error (tcp_icmp.c), Linux's sk_err_soft: reported
@@ -155,8 +200,17 @@ struct us_tcb {
 	/* Receive sequence space. */
 	uint32_t irs, rcv_nxt;
 	uint32_t rcv_adv; /* right edge of the window we last advertised */
+	uint16_t syn_wnd; /* the window our SYN or SYN,ACK offered */
 	struct us_ring rcvq;
 	struct us_reass *rq; /* allocated while data waits out of order */
+	uint32_t dsack_lo, dsack_hi; /* a duplicate to report once (dsack_due) */
+
+	/* RFC 7323 timestamps (tcp_input.c), in Linux's 1 ms units. */
+	uint32_t ts_off;       /* TSval = clock + ts_off, keyed per address pair */
+	uint32_t ts_recent;    /* TS.Recent: the peer's TSval we echo */
+	uint32_t ts_recent_stamp; /* when it was taken, in seconds (PAWS's 24 days) */
+	uint32_t last_ack_sent; /* RFC 7323 4.3: Last.ACK.sent (Linux's rcv_wup) */
+	uint32_t rcv_tsecr;    /* TSecr of the segment being processed, 0 if none */
 
 	/* Retransmission timing (RFC 6298), in microseconds. */
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -184,6 +238,22 @@ struct us_tcb {
 		struct us_cubic cubic;
 	} ca;
 
+	/* SACK-based recovery (tcp_sack.c, tcp_recovery.c): the scoreboard,
+	 * PRR (RFC 6937) and RACK (RFC 8985, tcp_rack.c). */
+	struct us_txq txq;
+	uint32_t prior_cwnd;    /* cwnd when recovery began (PRR's RecoverFS, as Linux) */
+	uint32_t prr_delivered; /* segments delivered since recovery began */
+	uint32_t prr_out;       /* segments sent since recovery began */
+	uint32_t reordering;    /* DupThresh, in segments; net.ipv4.tcp_reordering at first */
+	uint32_t rack_end;      /* RACK.end_seq of the most recently sent segment delivered */
+	ustack_time_t rack_xmit; /* ... and RACK.xmit_ts */
+	uint32_t rack_rtt_us;   /* RACK.rtt */
+	uint32_t min_rtt_us;    /* RACK.min_RTT; 0 until the first sample */
+	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
+	bool reord_seen;        /* RACK.reordering_seen */
+	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
+	uint32_t sack_lost_total; /* segments marked lost (TCP_INFO) */
+
 	/* Keepalive settings (seconds), Linux's defaults 7200, 75, 9. */
 	uint32_t ka_idle, ka_intvl;
 	uint8_t ka_cnt;
@@ -209,6 +279,8 @@ struct us_tw {
 	struct us_port_ref port;
 	uint32_t snd_nxt, rcv_nxt, iss, irs;
 	uint16_t rcv_wnd; /* window field to send, already scaled */
+	bool ts_ok;       /* as in the control block, with what the ACKs echo */
+	uint32_t ts_off, ts_recent, ts_recent_stamp;
 	ustack_time_t deadline;
 	ustack_time_t last_oow_ack; /* as in the control block: ACK loops */
 	struct us_tw *prev, *next; /* 2MSL queue, oldest first */
@@ -262,9 +334,34 @@ void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8
 
 /* tcp_recovery.c */
 void us_tcp_cc_init(struct ustack *st, struct us_tcb *tcb);
-void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before);
+void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before,
+		      uint32_t delivered);
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
+
+/* tcp_sack.c */
+void us_sack_note_dup(struct ustack *st, struct us_tcb *tcb, uint32_t lo, uint32_t hi);
+void us_sack_options(struct us_tcb *tcb, struct ustack_tcp_options *opt);
+bool us_sack_active(const struct us_tcb *tcb);
+void us_sack_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t end, bool again);
+uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct ustack_tcp_options *opt,
+			uint32_t old_una);
+void us_sack_mark_lost(struct ustack *st, struct us_tcb *tcb, struct us_txseg *r);
+void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sacked);
+void us_sack_rto(struct us_tcb *tcb);
+uint32_t us_sack_pipe(const struct us_tcb *tcb);
+uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);
+struct us_txseg *us_sack_next_lost(struct us_tcb *tcb);
+struct us_txseg *us_sack_at(const struct us_tcb *tcb, uint32_t i);
+void us_sack_free(struct ustack *st, struct us_tcb *tcb);
+
+/* tcp_rack.c */
+void us_rack_delivered(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r);
+bool us_rack_detect(struct ustack *st, struct us_tcb *tcb);
+bool us_rack_timer_expired(struct ustack *st, struct us_tcb *tcb);
+void us_rack_dsack(struct ustack *st, struct us_tcb *tcb);
 
 /* tcp_reass.c */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);
@@ -272,6 +369,11 @@ bool us_reass_pending(const struct us_tcb *tcb);
 void us_reass_free(struct ustack *st, struct us_tcb *tcb);
 
 bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen);
+bool us_tcp_paws_ok(const struct ustack *st, uint32_t ts_recent, uint32_t stamp, uint32_t tsval, int32_t win);
+uint32_t us_tcp_secs(const struct ustack *st);
+
+/* RFC 7323 3.2: a timestamp option with the two NOPs that align it. */
+#define US_TCPOLEN_TS_ALIGNED 12
 
 /* tcp_output.c */
 struct us_tcp_out {
@@ -292,6 +394,13 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_reset_reply(struct ustack *st, const struct us_tcp *seg);
 uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn);
+uint32_t us_tcp_ts_clock(const struct ustack *st);
+uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t);
+uint32_t us_tcp_rcv_seg(const struct us_tcb *tcb);
+uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf);
+uint16_t us_tcp_syn_window(const struct ustack *st, uint32_t rcvbuf, uint32_t mss);
+void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack, bool ts, uint32_t tsval,
+			uint32_t tsecr, bool ws, uint8_t wscale);
 
 /* tcp_timer.c */
 int us_tcp_timer_reserve(struct ustack *st, uint32_t nblocks);

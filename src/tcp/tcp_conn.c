@@ -125,10 +125,15 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	for (int i = 0; i < US_TM__COUNT; i++)
 		tcb->tm[i] = USTACK_TIME_NEVER;
 	us_tcp_rto_init(st, tcb);
-	tcb->cc = &us_cc_cubic; /* Linux's default; TCP_CONGESTION may change it */
-	tcb->ka_idle = 7200; /* Linux's tcp_keepalive_time, _intvl, _probes */
-	tcb->ka_intvl = 75;
-	tcb->ka_cnt = 9;
+	/* net.ipv4.tcp_congestion_control; TCP_CONGESTION may change it. */
+	tcb->cc = us_cc_find(st->sys.tcp_congestion_control);
+	if (!tcb->cc)
+		tcb->cc = &us_cc_cubic;
+	/* Linux reads the keepalive sysctls when the timer runs, for sockets
+	 * without TCP_KEEPIDLE & co.; ustack takes them at creation. */
+	tcb->ka_idle = st->sys.tcp_keepalive_time;
+	tcb->ka_intvl = st->sys.tcp_keepalive_intvl;
+	tcb->ka_cnt = (uint8_t)st->sys.tcp_keepalive_probes;
 	return tcb;
 }
 
@@ -141,6 +146,7 @@ void us_tcb_free(struct ustack *st, struct us_tcb *tcb)
 	us_free(st, tcb->sndq.buf, tcb->sndq.cap);
 	us_free(st, tcb->rcvq.buf, tcb->rcvq.cap);
 	us_reass_free(st, tcb);
+	us_sack_free(st, tcb);
 	us_free(st, tcb->lq, sizeof(*tcb->lq));
 	us_free(st, tcb, sizeof(*tcb));
 	st->tcp.nconns--;

@@ -13,9 +13,6 @@
 #include "core/stack.h"
 #include "wire/tcp.h"
 
-/* Linux's net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
- * one write into thousands of segments. */
-#define US_MIN_SND_MSS 48
 /* RFC 9293 3.7.1: the MSS assumed when the peer sends none. */
 #define US_DEFAULT_MSS 536
 /* Linux's TCP_DELACK_MIN. */
@@ -40,17 +37,40 @@ static void drop(struct ustack *st, enum ustack_stat why, const struct us_tcp *s
 	us_drop(st, why, &seg->h, tcb);
 }
 
-/* Options of a SYN: MSS (RFC 9293 3.7.1) and window scale (RFC 7323 2). */
+uint32_t us_tcp_secs(const struct ustack *st)
+{
+	return (uint32_t)(st->now / USTACK_SEC(1));
+}
+
+/*
+ * Options of a SYN: MSS (RFC 9293 3.7.1), window scale (RFC 7323 2),
+ * timestamps (RFC 7323 3) and SACK-permitted (RFC 2018 2). Each is on only
+ * if both sides sent it; ours were sent if the sysctl allows (a SYN) or
+ * are sent now because the peer's were (a SYN,ACK, us_tcp_send_syn).
+ */
 static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct ustack_tcp_options *opt)
 {
 	uint32_t mss = (opt->present & USTACK_OPT_MSS) ? opt->mss : US_DEFAULT_MSS;
 	uint32_t ours = st->cfg.mtu - 40u;
 	if (mss > ours)
 		mss = ours;
-	if (mss < US_MIN_SND_MSS)
-		mss = US_MIN_SND_MSS;
+	/* net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
+	 * one write into thousands of segments. Unlike Linux, never above
+	 * our own MSS: DF is set, so a larger segment would not get out. */
+	if (mss < st->sys.tcp_min_snd_mss)
+		mss = st->sys.tcp_min_snd_mss < ours ? st->sys.tcp_min_snd_mss : ours;
+	tcb->ts_ok = st->sys.tcp_timestamps && (opt->present & USTACK_OPT_TS);
+	tcb->sack_ok = st->sys.tcp_sack && (opt->present & USTACK_OPT_SACK_PERM);
+	if (tcb->ts_ok) {
+		/* RFC 7323 4.3: TS.Recent starts with the SYN's TSval. Every
+		 * segment we send then carries 12 bytes of option, so a full
+		 * one holds that much less (Linux: 1448 for 1460). */
+		tcb->ts_recent = opt->ts_val;
+		tcb->ts_recent_stamp = us_tcp_secs(st);
+		mss -= US_TCPOLEN_TS_ALIGNED;
+	}
 	tcb->snd_mss = (uint16_t)mss;
-	if (opt->present & USTACK_OPT_WSCALE) {
+	if ((opt->present & USTACK_OPT_WSCALE) && st->sys.tcp_window_scaling) {
 		tcb->ws_ok = true;
 		tcb->snd_wscale = opt->wscale;
 	} else {
@@ -63,6 +83,24 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 	 * SYN_RECEIVED without passing ESTABLISHED (closed early, then
 	 * retransmitting its FIN), so this cannot wait until then. */
 	us_tcp_cc_init(st, tcb);
+}
+
+/* RFC 7323 5.5: TS.Recent is forgotten after 24 days without an update,
+ * since the peer's clock may have moved by half its range since. */
+#define US_PAWS_24DAYS (24u * 24 * 3600)
+/* Linux's TCP_PAWS_WINDOW: a TSval one tick behind TS.Recent still passes. */
+#define US_PAWS_WINDOW 1
+
+/* Linux's tcp_paws_check: whether tsval may follow TS.Recent, `win` ticks
+ * of slack allowed. */
+bool us_tcp_paws_ok(const struct ustack *st, uint32_t ts_recent, uint32_t stamp, uint32_t tsval, int32_t win)
+{
+	if ((int32_t)(ts_recent - tsval) <= win)
+		return true;
+	if ((int32_t)(us_tcp_secs(st) - (stamp + US_PAWS_24DAYS)) >= 0)
+		return true;
+	/* Linux: some stacks send TSval 0 in their SYN; it proves nothing. */
+	return ts_recent == 0;
 }
 
 /*
@@ -105,8 +143,12 @@ static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_
 	}
 	/* Linux: a full accept queue refuses new SYNs (sk_acceptq_is_full is
 	 * "more than backlog"); the SYN queue holds at most backlog entries.
-	 * SYN cookies, for when it is full, come with the hostile-input work. */
-	if (lq->nacc > lq->backlog || lq->nsyn >= (lq->backlog ? lq->backlog : 1)) {
+	 * SYN cookies, for when it is full, come with the hostile-input work.
+	 * Without cookies, Linux also drops once less than a quarter of
+	 * net.ipv4.tcp_max_syn_backlog is left (tcp_conn_request). */
+	uint32_t msb = st->sys.tcp_max_syn_backlog;
+	if (lq->nacc > lq->backlog || lq->nsyn >= (lq->backlog ? lq->backlog : 1) ||
+	    (!st->sys.tcp_syncookies && lq->nsyn + (msb >> 2) > msb)) {
 		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
 		return;
 	}
@@ -185,6 +227,9 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 	tcb->irs = h->seq;
 	tcb->rcv_nxt = h->seq + 1;
 	take_syn_options(st, tcb, &h->opt);
+	/* An echo of our SYN's TSval times the handshake even after a
+	 * retransmission (us_tcp_acked). */
+	tcb->rcv_tsecr = tcb->ts_ok && ack ? h->opt.ts_ecr : 0;
 	/* The window our SYN offered starts at RCV.NXT, known only now. */
 	us_tcp_rcv_window(tcb, true);
 	tcb->snd_wnd = h->window;
@@ -209,23 +254,75 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 /* ---- Synchronized states (RFC 9293 3.10.7.4) ---- */
 
 /*
- * Linux's tcp_invalid_ratelimit: answer an unacceptable segment with at
- * most one ACK per 500 ms when it carries nothing, since two stacks that
- * each find the other's ACKs unacceptable would otherwise trade them
- * forever. Segments with data are always answered: they are not ACK loops.
+ * net.ipv4.tcp_invalid_ratelimit (500 ms; 0 is no limit): answer an
+ * unacceptable segment with at most one ACK per interval when it carries
+ * nothing, since two stacks that each find the other's ACKs unacceptable
+ * would otherwise trade them forever. Segments with data are always
+ * answered: they are not ACK loops.
  */
-#define US_OOW_RATELIMIT_MS 500
-
 bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen)
 {
 	if (seglen)
 		return false;
-	if (*last && st->now - *last < USTACK_MSEC(US_OOW_RATELIMIT_MS)) {
+	if (*last && st->now - *last < USTACK_MSEC(st->sys.tcp_invalid_ratelimit)) {
 		us_count(st, USTACK_STAT_TCP_ACK_SKIPPED);
 		return true;
 	}
 	*last = st->now;
 	return false;
+}
+
+/* Linux's tcp_may_update_window: whether an ACK would move the send
+ * window (RFC 9293 3.10.7.4's SND.WL1/SND.WL2 test, plus a larger window). */
+static bool may_update_window(const struct us_tcb *tcb, const struct ustack_tcp_segment *h)
+{
+	uint32_t nwin = (uint32_t)h->window << tcb->snd_wscale;
+	return SEQ_GT(h->ack, tcb->snd_una) || SEQ_GT(h->seq, tcb->snd_wl1) ||
+	       (h->seq == tcb->snd_wl1 && (nwin > tcb->snd_wnd || !nwin));
+}
+
+/*
+ * RFC 7323 5.3 R1, PAWS: a segment whose TSval is older than TS.Recent is
+ * an old duplicate. As Linux's tcp_validate_incoming: a duplicate ACK at
+ * RCV.NXT within the replay window passes (ACKs are reordered freely); a
+ * RST is exempt (RFC 7323 5.2 would check it; Linux lets the sequence
+ * checks judge it); a SYN gets a challenge ACK; an old pure ACK below
+ * RCV.NXT is dropped quietly; anything else is answered with a duplicate
+ * ACK, rate-limited as for unacceptable segments. Returns true if the
+ * segment was dropped. Sets rcv_tsecr for the RTT (us_tcp_acked).
+ */
+static bool paws_reject(struct ustack *st, struct us_tcb *tcb, const struct us_tcp *seg, uint32_t seglen)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	tcb->rcv_tsecr = 0;
+	if (!tcb->ts_ok || !(h->opt.present & USTACK_OPT_TS))
+		return false;
+	tcb->rcv_tsecr = h->opt.ts_ecr;
+	if (us_tcp_paws_ok(st, tcb->ts_recent, tcb->ts_recent_stamp, h->opt.ts_val, US_PAWS_WINDOW))
+		return false;
+	uint8_t f = h->flags;
+	bool pure_ack = (f & USTACK_TCP_ACK) && seglen == 0;
+	/* Linux's tcp_tsval_replay: the RTO, in ticks (jiffies scaled by
+	 * 1024/HZ, so about milliseconds). */
+	uint32_t replay = (uint32_t)((uint64_t)tcb->rto_us * 1024 / 1000000);
+	if (pure_ack && h->seq == tcb->rcv_nxt && h->ack == tcb->snd_una && !may_update_window(tcb, h) &&
+	    (int32_t)(tcb->ts_recent - h->opt.ts_val) <= (int32_t)replay)
+		return false;
+	if (f & USTACK_TCP_RST)
+		return false;
+	if (f & USTACK_TCP_SYN) {
+		challenge_ack(st, tcb);
+		drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
+		return true;
+	}
+	if (pure_ack && SEQ_LT(h->seq, tcb->rcv_nxt)) {
+		drop(st, USTACK_STAT_DROP_TCP_PAWS_OLD_ACK, seg, tcb);
+		return true;
+	}
+	if (!us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, seglen))
+		us_tcp_send_ack(st, tcb);
+	drop(st, USTACK_STAT_DROP_TCP_PAWS, seg, tcb);
+	return true;
 }
 
 /* RFC 9293 3.10.7.4, first: the four cases of segment acceptability. */
@@ -268,7 +365,7 @@ static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
 	if (tcb->quickacks) {
 		tcb->quickacks--;
 		tcb->ack_now = true;
-	} else if (tcb->rcv_unacked >= 2u * tcb->rcv_mss) {
+	} else if (tcb->rcv_unacked >= 2u * us_tcp_rcv_seg(tcb)) {
 		tcb->ack_now = true;
 	} else if (!tcb->ack_delayed) {
 		tcb->ack_delayed = true;
@@ -382,9 +479,12 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		return;
 	}
 
+	uint32_t seglen = plen + syn + fin;
+	if (paws_reject(st, tcb, seg, seglen))
+		return;
+
 	/* First: is the segment in the window? */
 	uint32_t wnd = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
-	uint32_t seglen = plen + syn + fin;
 	if (!acceptable(seq, seglen, tcb->rcv_nxt, wnd)) {
 		if (wnd == 0 && seq == tcb->rcv_nxt && !syn) {
 			/* RFC 9293 3.10.7.4: with a zero window, still take the
@@ -399,6 +499,15 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			drop(st, USTACK_STAT_DROP_TCP_SYN_IN_WINDOW, seg, tcb);
 			return;
 		} else {
+			if (plen && !rst && SEQ_LT(seq, tcb->rcv_nxt)) {
+				/* RFC 2883 4 and Linux's tcp_send_dupack: data
+				 * already received is reported as a duplicate,
+				 * and ACKs go out at once for a while, since the
+				 * sender is retransmitting. */
+				uint32_t hi = SEQ_LT(seq + plen, tcb->rcv_nxt) ? seq + plen : tcb->rcv_nxt;
+				us_sack_note_dup(st, tcb, seq, hi);
+				tcb->quickacks = US_QUICKACKS;
+			}
 			if (!rst && !us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, seglen))
 				us_tcp_send_ack(st, tcb);
 			drop(st, rst ? USTACK_STAT_DROP_TCP_RST_OUT_OF_WINDOW : USTACK_STAT_DROP_TCP_NOT_ACCEPTABLE, seg,
@@ -413,6 +522,9 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	}
 	if (SEQ_LT(seq, tcb->rcv_nxt)) {
 		uint32_t old = tcb->rcv_nxt - seq;
+		/* RFC 2883 4: the part already received is a duplicate. */
+		if (plen && !rst)
+			us_sack_note_dup(st, tcb, seq, seq + (old < plen ? old : plen));
 		if (old > plen) {
 			fin = false; /* a FIN already taken */
 			old = plen;
@@ -482,6 +594,16 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		drop(st, USTACK_STAT_DROP_TCP_NO_ACK, seg, tcb);
 		return;
 	}
+	if (tcb->ts_ok && (h->opt.present & USTACK_OPT_TS)) {
+		/* RFC 7323 4.3 (R3): keep the TSval of the segment that the
+		 * next ACK answers, the oldest one unacknowledged, and never
+		 * move TS.Recent back. Linux does this at the same step. */
+		if (SEQ_LEQ(h->seq, tcb->last_ack_sent) &&
+		    us_tcp_paws_ok(st, tcb->ts_recent, tcb->ts_recent_stamp, h->opt.ts_val, 0)) {
+			tcb->ts_recent = h->opt.ts_val;
+			tcb->ts_recent_stamp = us_tcp_secs(st);
+		}
+	}
 	tcb->last_rcv = st->now;
 	tcb->probes = 0; /* the peer is there: probes so far are answered */
 	if (tcb->state == USTACK_TCP_SYN_RECEIVED) {
@@ -522,7 +644,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	 * data, SYN or FIN, repeats the window, while data is outstanding. */
 	bool dup = h->ack == tcb->snd_una && plen == 0 && !fin && peer_wnd == tcb->snd_wnd &&
 		   tcb->snd_una != tcb->snd_max;
-	uint32_t acked = 0, flight_before = us_tcp_flight(tcb);
+	uint32_t acked = 0, flight_before = us_tcp_flight(tcb), old_una = tcb->snd_una;
 	if (SEQ_GT(h->ack, tcb->snd_una)) {
 		acked = h->ack - tcb->snd_una;
 		if (SEQ_GT(h->ack, tcb->sndq_seq)) {
@@ -551,7 +673,8 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 		tcb->snd_wl1 = seq;
 		tcb->snd_wl2 = h->ack;
 	}
-	us_tcp_ack_event(st, tcb, acked, dup, flight_before);
+	uint32_t delivered = us_sack_on_ack(st, tcb, &h->opt, old_una);
+	us_tcp_ack_event(st, tcb, acked, dup, flight_before, delivered);
 	bool fin_acked = tcb->fin_queued && SEQ_GT(tcb->snd_una, tcb->sndq_seq + tcb->sndq.len);
 	switch (tcb->state) {
 	case USTACK_TCP_FIN_WAIT_1:

@@ -19,10 +19,6 @@
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
 
-/* Linux's net.ipv4.tcp_rmem[2]: the largest buffer autotuning may reach,
- * which is what Linux sizes its window-scale shift for. */
-#define US_RMEM_MAX 6291456u
-
 void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tcp_out *o,
 		 const struct iovec *payload, int npayload, const struct us_tcb *tcb)
 {
@@ -75,12 +71,90 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 	us_ip_output(st, t->raddr, US_IP_PROTO_TCP, hl, payload, npayload, plen);
 }
 
-static uint8_t wscale_for(uint32_t space)
+/* Linux's tcp_clock_ms: timestamps tick once a millisecond (RFC 7323 5.4
+ * asks for 1 ms to 1 s). */
+uint32_t us_tcp_ts_clock(const struct ustack *st)
 {
-	uint8_t s = 0;
-	while (s < 14 && (65535u << s) < space)
-		s++;
-	return s;
+	return (uint32_t)(st->now / USTACK_MSEC(1));
+}
+
+/*
+ * RFC 7323 7.1 and Linux's secure_tcp_ts_off: each address pair sees its
+ * own random offset, so that TSvals reveal neither the uptime nor which
+ * connections share a host. A keyed hash (not us_random) because SYN
+ * cookies must find the same offset again from the ACK alone.
+ * net.ipv4.tcp_timestamps = 2 turns the offset off, as in Linux.
+ */
+uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t)
+{
+	if (st->sys.tcp_timestamps != 1)
+		return 0;
+	/* 16 bytes: never the same input as an ISN's 12 (us_tcp_isn). */
+	uint32_t k[4] = { t->laddr, t->raddr, 0x54537666u, 0 };
+	return (uint32_t)us_siphash(&st->key_isn, k, sizeof(k));
+}
+
+/* The payload of a full-sized segment from the peer: what we announced,
+ * less the timestamp option every segment then carries (Linux's mss_cache
+ * of 1448 for 1460). */
+uint32_t us_tcp_rcv_seg(const struct us_tcb *tcb)
+{
+	return tcb->rcv_mss - (tcb->ts_ok ? US_TCPOLEN_TS_ALIGNED : 0);
+}
+
+/*
+ * RFC 7323 2.3: the shift, chosen as Linux's tcp_select_initial_window
+ * does: from the largest buffer the connection could grow to (tcp_rmem[2],
+ * net.core.rmem_max, or the socket's own), log2 of it less 15, at most 14.
+ */
+uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf)
+{
+	uint32_t space = st->sys.tcp_rmem[2];
+	if (space < st->sys.core_rmem_max)
+		space = st->sys.core_rmem_max;
+	if (space < rcvbuf)
+		space = rcvbuf;
+	int s = 31 - __builtin_clz(space | 1) - 15;
+	return (uint8_t)(s < 0 ? 0 : s > 14 ? 14 : s);
+}
+
+/*
+ * The window of a SYN or SYN,ACK, as Linux sizes it (checked on 6.18 by
+ * tests/interop/synack.sh): half the initial buffer (tcp_rmem[1], or what
+ * SO_RCVBUF set if smaller; Linux 6.x starts its scaling_ratio at one half
+ * whatever tcp_adv_win_scale says), rounded down to whole segments of
+ * `mss`, at most 65535 since a SYN's window is never scaled (RFC 7323 2.2).
+ * 64240 = 44 * 1460; 65160 = 45 * 1448 when timestamps take 12 bytes.
+ */
+uint16_t us_tcp_syn_window(const struct ustack *st, uint32_t rcvbuf, uint32_t mss)
+{
+	uint32_t space = (rcvbuf < st->sys.tcp_rmem[1] ? rcvbuf : st->sys.tcp_rmem[1]) / 2;
+	if (mss && space > mss)
+		space -= space % mss;
+	return (uint16_t)(space < 65535 ? space : 65535);
+}
+
+/*
+ * The options of a SYN or SYN,ACK. The layout (wire/tcp.c) is Linux's:
+ * <mss,sackOK,TS,nop,wscale>, <mss,nop,nop,sackOK,nop,wscale> without
+ * timestamps, <mss,nop,nop,TS,nop,wscale> without SACK.
+ */
+void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack, bool ts, uint32_t tsval,
+			uint32_t tsecr, bool ws, uint8_t wscale)
+{
+	opt->present = USTACK_OPT_MSS;
+	opt->mss = mss;
+	if (sack)
+		opt->present |= USTACK_OPT_SACK_PERM;
+	if (ts) {
+		opt->present |= USTACK_OPT_TS;
+		opt->ts_val = tsval;
+		opt->ts_ecr = tsecr;
+	}
+	if (ws) {
+		opt->present |= USTACK_OPT_WSCALE;
+		opt->wscale = wscale;
+	}
 }
 
 /*
@@ -94,17 +168,14 @@ uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 {
 	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
 	if (syn) {
-		/* RFC 7323 2.2: a SYN's window is never scaled. Linux rounds it
-		 * down to whole segments: 64240 = 44 * 1460. */
-		uint32_t w = space < 65535 ? space : 65535;
-		if (w > tcb->rcv_mss)
-			w -= w % tcb->rcv_mss;
-		tcb->rcv_adv = tcb->rcv_nxt + w;
-		return (uint16_t)w;
+		/* The window our SYN offered (us_tcp_send_syn), from RCV.NXT. */
+		tcb->rcv_adv = tcb->rcv_nxt + tcb->syn_wnd;
+		return tcb->syn_wnd;
 	}
 	uint8_t ws = tcb->rcv_wscale;
 	uint32_t cur = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
-	uint32_t step = tcb->rcvbuf / 2 < tcb->rcv_mss ? tcb->rcvbuf / 2 : tcb->rcv_mss;
+	uint32_t seg = us_tcp_rcv_seg(tcb);
+	uint32_t step = tcb->rcvbuf / 2 < seg ? tcb->rcvbuf / 2 : seg;
 	uint32_t w = space;
 	if (w < cur + step && w != cur)
 		w = cur;
@@ -119,13 +190,22 @@ uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 	return (uint16_t)field;
 }
 
-static void fill_out(struct us_tcb *tcb, struct us_tcp_out *o, uint32_t seq, uint8_t flags)
+static void fill_out(struct ustack *st, struct us_tcb *tcb, struct us_tcp_out *o, uint32_t seq, uint8_t flags)
 {
 	memset(o, 0, sizeof(*o));
 	o->seq = seq;
 	o->flags = flags;
 	o->ack = tcb->rcv_nxt;
 	o->win = us_tcp_rcv_window(tcb, false);
+	tcb->last_ack_sent = o->ack;
+	if (tcb->ts_ok) {
+		/* RFC 7323 3.2: once negotiated, on every segment, resets
+		 * included (Linux's tcp_send_active_reset does). */
+		o->opt.present = USTACK_OPT_TS;
+		o->opt.ts_val = us_tcp_ts_clock(st) + tcb->ts_off;
+		o->opt.ts_ecr = tcb->ts_recent;
+	}
+	us_sack_options(tcb, &o->opt);
 	/* Every segment carries the ACK, so whatever ACK was owed is paid. */
 	tcb->ack_now = false;
 	tcb->ack_delayed = false;
@@ -141,7 +221,7 @@ static void fill_out(struct us_tcb *tcb, struct us_tcp_out *o, uint32_t seq, uin
 void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb)
 {
 	struct us_tcp_out o;
-	fill_out(tcb, &o, tcb->snd_max, USTACK_TCP_ACK);
+	fill_out(st, tcb, &o, tcb->snd_max, USTACK_TCP_ACK);
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
 }
 
@@ -150,7 +230,7 @@ void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb)
 	struct us_tcp_out o;
 	/* Linux aborts with RST,ACK at SND.NXT so the peer can check it
 	 * against its window (RFC 9293 3.10.7.4, RFC 5961 3.2). */
-	fill_out(tcb, &o, tcb->snd_max, USTACK_TCP_RST | USTACK_TCP_ACK);
+	fill_out(st, tcb, &o, tcb->snd_max, USTACK_TCP_RST | USTACK_TCP_ACK);
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
 }
 
@@ -164,17 +244,24 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 	o.seq = tcb->iss;
 	o.flags = USTACK_TCP_SYN | (synack ? USTACK_TCP_ACK : 0);
 	o.ack = synack ? tcb->rcv_nxt : 0;
-	o.opt.present = USTACK_OPT_MSS;
-	o.opt.mss = tcb->rcv_mss;
-	/* RFC 7323 2.2: offer a shift on an active open; answer with one only
-	 * if the peer offered. */
-	if (!tcb->passive || tcb->ws_ok) {
-		uint32_t bound = tcb->rcvbuf > US_RMEM_MAX ? tcb->rcvbuf : US_RMEM_MAX;
-		tcb->rcv_wscale = wscale_for(bound);
-		o.opt.present |= USTACK_OPT_WSCALE;
-		o.opt.wscale = tcb->rcv_wscale;
-	}
+	/* RFC 7323 2.2, 3.2 and RFC 2018 2: a SYN offers what the sysctls
+	 * allow; a SYN,ACK answers with what the peer's SYN offered too
+	 * (take_syn_options in tcp_input.c decided that). */
+	bool ws = synack ? tcb->ws_ok : st->sys.tcp_window_scaling;
+	bool ts = synack ? tcb->ts_ok : st->sys.tcp_timestamps;
+	bool sack = synack ? tcb->sack_ok : st->sys.tcp_sack;
+	tcb->ts_off = us_tcp_ts_offset(st, &tcb->n.t);
+	if (ws)
+		tcb->rcv_wscale = us_tcp_wscale(st, tcb->rcvbuf);
+	us_tcp_syn_options(&o.opt, tcb->rcv_mss, sack, ts, us_tcp_ts_clock(st) + tcb->ts_off,
+			   synack ? tcb->ts_recent : 0, ws, tcb->rcv_wscale);
+	/* Linux rounds a SYN,ACK's window to segments less the timestamp
+	 * option; a SYN's to full ones, the option being undecided. */
+	tcb->syn_wnd = us_tcp_syn_window(st, tcb->rcvbuf,
+					 tcb->rcv_mss - (synack && ts ? US_TCPOLEN_TS_ALIGNED : 0));
 	o.win = us_tcp_rcv_window(tcb, true);
+	if (synack)
+		tcb->last_ack_sent = tcb->rcv_nxt;
 	tcb->ack_now = false;
 	bool again = SEQ_GT(tcb->snd_max, tcb->iss);
 	tcb->snd_nxt = tcb->iss + 1;
@@ -231,7 +318,7 @@ static void send_data(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint3
 	if (fin)
 		flags |= USTACK_TCP_FIN;
 	struct us_tcp_out o;
-	fill_out(tcb, &o, seq, flags);
+	fill_out(st, tcb, &o, seq, flags);
 	struct iovec iov[2];
 	int niov = n ? us_ring_iov(&tcb->sndq, off, n, iov) : 0;
 	us_tcp_emit(st, &tcb->n.t, &o, iov, niov, tcb);
@@ -247,6 +334,9 @@ static void send_data(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint3
 	tcb->bytes_sent += n;
 	if (again)
 		tcb->total_retrans++;
+	if (tcb->ca_state == US_CA_RECOVERY)
+		tcb->prr_out++; /* RFC 6937: sent during recovery */
+	us_sack_sent(st, tcb, seq, end, again);
 	us_tcp_sent(st, tcb, seq, n + fin, again);
 }
 
@@ -276,7 +366,10 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 		return false;
 	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
 	uint32_t rwnd = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
-	uint32_t flight = tcb->snd_nxt - tcb->snd_una;
+	/* With SACK, what the peer holds or has lost is not in flight
+	 * (RFC 6675 pipe); this is also what lets limited transmit (RFC 3042)
+	 * send new data as SACKs arrive. */
+	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
 	uint32_t cwnd = tcb->cwnd > flight ? tcb->cwnd - flight : 0;
 	uint32_t usable = rwnd < cwnd ? rwnd : cwnd;
 	if (force && usable == 0)
@@ -299,7 +392,8 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 		if (!tcb->nodelay && SEQ_GT(tcb->snd_sml, tcb->snd_una))
 			return false;
 	}
-	if (tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max && tcb->last_send &&
+	if (st->sys.tcp_slow_start_after_idle && tcb->snd_nxt == tcb->snd_una && tcb->snd_una == tcb->snd_max &&
+	    tcb->last_send &&
 	    st->now - tcb->last_send > USTACK_USEC(tcb->rto_us)) {
 		/* RFC 5681 4.1: after an idle period longer than the RTO, start
 		 * again from the restart window. */
@@ -324,8 +418,33 @@ static uint32_t persist_interval_us(struct ustack *st, const struct us_tcb *tcb)
 	return (uint32_t)(t < max ? t : max);
 }
 
+/* Sends the record r again (RFC 6675 NextSeg rule 1), its data cut to the
+ * MSS, with the FIN if the record holds it. */
+static void retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
+{
+	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
+	uint32_t data_end = SEQ_LT(r->end, fin_seq) ? r->end : fin_seq;
+	uint32_t n = SEQ_GT(data_end, r->seq) ? data_end - r->seq : 0;
+	if (n > tcb->snd_mss)
+		n = tcb->snd_mss;
+	bool fin = tcb->fin_queued && SEQ_GT(r->end, fin_seq) && r->seq + n == fin_seq;
+	send_data(st, tcb, r->seq, n, fin);
+}
+
+/* RFC 6675 5 step (C): while pipe leaves room in cwnd, what is taken for
+ * lost goes first (Linux's tcp_xmit_retransmit_queue), new data after. */
+static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!us_sack_active(tcb) || !can_send_data(tcb->state))
+		return;
+	struct us_txseg *r;
+	while (us_sack_pipe_segs(tcb) < tcb->cwnd / tcb->snd_mss && (r = us_sack_next_lost(tcb)))
+		retransmit_rec(st, tcb, r);
+}
+
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	retransmit_lost(st, tcb);
 	while (output_next(st, tcb, false))
 		;
 	bool fin_due;
@@ -371,7 +490,7 @@ void us_tcp_retransmit_head(struct ustack *st, struct us_tcb *tcb)
 void us_tcp_send_probe(struct ustack *st, struct us_tcb *tcb)
 {
 	struct us_tcp_out o;
-	fill_out(tcb, &o, tcb->snd_una - 1, USTACK_TCP_ACK);
+	fill_out(st, tcb, &o, tcb->snd_una - 1, USTACK_TCP_ACK);
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
 }
 

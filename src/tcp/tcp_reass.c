@@ -68,6 +68,37 @@ static bool ranges_add(struct us_reass *rq, uint32_t start, uint32_t end)
 	return true;
 }
 
+/* The first waiting range that shares bytes with [start, end), or -1. */
+static int first_overlap(const struct us_reass *rq, uint32_t start, uint32_t end)
+{
+	for (int i = 0; i < rq->n; i++)
+		if (SEQ_LT(rq->blk[i].start, end) && SEQ_GT(rq->blk[i].end, start))
+			return i;
+	return -1;
+}
+
+/* RFC 2883 4: bytes that arrive again while they wait out of order are
+ * reported as a duplicate; Linux reports the first overlap only. */
+static void note_overlap(struct ustack *st, struct us_tcb *tcb, uint32_t start, uint32_t end)
+{
+	struct us_reass *rq = tcb->rq;
+	int i = rq ? first_overlap(rq, start, end) : -1;
+	if (i < 0)
+		return;
+	uint32_t lo = SEQ_GT(rq->blk[i].start, start) ? rq->blk[i].start : start;
+	uint32_t hi = SEQ_LT(rq->blk[i].end, end) ? rq->blk[i].end : end;
+	us_sack_note_dup(st, tcb, lo, hi);
+}
+
+/* RFC 2018 4: the range holding seq becomes the first to report. */
+static void note_recent(struct us_reass *rq, uint32_t seq)
+{
+	int k = rq->nrecent < 4 ? rq->nrecent : 3;
+	memmove(&rq->recent[1], &rq->recent[0], (size_t)k * sizeof(rq->recent[0]));
+	rq->recent[0] = seq;
+	rq->nrecent = (uint8_t)(k + 1);
+}
+
 /*
  * Takes plen bytes at seq (at or after RCV.NXT, inside the window). Returns
  * how far RCV.NXT moved, or -1 if the segment could not be kept.
@@ -85,10 +116,12 @@ int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uin
 		plen = room - off;
 	if (us_ring_reserve(st, r, r->len + off + plen, tcb->rcvbuf, extent(tcb)))
 		return -1;
+	note_overlap(st, tcb, seq, seq + plen);
 	if (off) {
 		struct us_reass *rq = reass_get(st, tcb);
 		if (!rq || !ranges_add(rq, seq, seq + plen))
 			return -1;
+		note_recent(rq, seq);
 		us_ring_write_at(r, r->len + off, data, plen);
 		return 0;
 	}

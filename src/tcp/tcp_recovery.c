@@ -1,10 +1,16 @@
 /*
  * Loss detection and recovery, and the congestion window around them:
  * slow start and avoidance (RFC 5681 3.1, through the connection's
- * algorithm), fast retransmit on the third duplicate ACK and NewReno's fast
- * recovery with partial ACKs (RFC 6582), and the collapse to one segment
- * after a retransmission timeout. SACK-based recovery and RACK-TLP replace
- * the duplicate-ACK counting here when they arrive.
+ * algorithm), the collapse to one segment after a retransmission timeout,
+ * and fast recovery in one of two ways:
+ *
+ * - with SACK (RFC 6675): losses are found by RACK (RFC 8985, tcp_rack.c)
+ *   when net.ipv4.tcp_recovery has bit 0, as in Linux, or by DupThresh
+ *   SACKed segments above a hole; recovery sends what the scoreboard
+ *   (tcp_sack.c) takes for lost first, then new data, as PRR (RFC 6937)
+ *   lets the window shrink toward ssthresh;
+ * - without: fast retransmit on the third duplicate ACK and NewReno's
+ *   partial ACKs (RFC 6582).
  */
 #include "core/stack.h"
 #include "tcp/tcp_cc.h"
@@ -28,6 +34,7 @@ void us_tcp_cc_init(struct ustack *st, struct us_tcb *tcb)
 	tcb->dupacks = 0;
 	tcb->recover = tcb->iss;
 	tcb->snd_sml = tcb->snd_una; /* no small segment outstanding */
+	tcb->reordering = st->sys.tcp_reordering ? st->sys.tcp_reordering : 3;
 	tcb->cc->init(st, tcb);
 }
 
@@ -47,9 +54,118 @@ static void enter_recovery(struct ustack *st, struct us_tcb *tcb)
 	tcb->cwnd = tcb->ssthresh + 3u * tcb->snd_mss;
 }
 
-void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before)
+/*
+ * RFC 6937 PRR, in segments, exactly as Linux's tcp_cwnd_reduction:
+ * while pipe is above ssthresh, send in proportion to what is delivered
+ * (ssthresh / RecoverFS, with RecoverFS the window when recovery began);
+ * below it, slow-start back up to ssthresh, one segment beyond what was
+ * delivered when SND.UNA advanced and nothing new was lost (PRR-SSRB),
+ * only what was delivered otherwise (PRR-CRB).
+ */
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost)
+{
+	(void)st;
+	uint32_t mss = tcb->snd_mss;
+	if (!delivered || !tcb->prior_cwnd)
+		return;
+	int64_t pipe = us_sack_pipe_segs(tcb), ssthresh = tcb->ssthresh / mss;
+	int64_t delta = ssthresh - pipe, sndcnt;
+	tcb->prr_delivered += delivered;
+	if (delta < 0) {
+		uint64_t dividend = (uint64_t)ssthresh * tcb->prr_delivered + tcb->prior_cwnd - 1;
+		sndcnt = (int64_t)(dividend / tcb->prior_cwnd) - tcb->prr_out;
+	} else {
+		sndcnt = (int64_t)tcb->prr_delivered - tcb->prr_out;
+		if (sndcnt < (int64_t)delivered)
+			sndcnt = delivered;
+		if (una_advanced && !newly_lost)
+			sndcnt++;
+		if (sndcnt > delta)
+			sndcnt = delta;
+	}
+	/* The first ACK of recovery always sends: the fast retransmit. */
+	if (sndcnt < (tcb->prr_out ? 0 : 1))
+		sndcnt = tcb->prr_out ? 0 : 1;
+	tcb->cwnd = (uint32_t)(pipe + sndcnt) * mss;
+	if (tcb->cwnd < mss)
+		tcb->cwnd = mss;
+}
+
+/* RFC 6675 5 step (4): recovery begins (Linux's tcp_enter_recovery). */
+void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb)
+{
+	us_count(st, USTACK_STAT_TCP_FAST_RETRANS);
+	us_count(st, USTACK_STAT_TCP_SACK_RECOVERY);
+	tcb->prior_cwnd = tcb->cwnd / tcb->snd_mss;
+	if (tcb->prior_cwnd == 0)
+		tcb->prior_cwnd = 1;
+	tcb->ssthresh = tcb->cc->ssthresh(st, tcb);
+	tcb->recover = tcb->snd_max;
+	tcb->ca_state = US_CA_RECOVERY;
+	tcb->prr_delivered = tcb->prr_out = 0;
+}
+
+static void grow(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t flight_before)
+{
+	/* Grow only while the window was what limited sending, so an
+	 * application that sends little does not inflate it (RFC 7661's
+	 * concern; Linux's tcp_is_cwnd_limited). */
+	uint32_t mss = tcb->snd_mss;
+	bool limited = tcb->cwnd < tcb->ssthresh ? flight_before * 2 > tcb->cwnd : flight_before + mss >= tcb->cwnd;
+	if (limited)
+		tcb->cc->cong_avoid(st, tcb, acked);
+}
+
+/* An ACK on a connection with a SACK scoreboard (RFC 6675 5). */
+static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t flight_before,
+			   uint32_t delivered)
+{
+	bool rack = st->sys.tcp_recovery & 1;
+	uint32_t lost_before = tcb->txq.lost;
+	if (rack)
+		us_rack_detect(st, tcb);
+	if (tcb->ca_state == US_CA_RECOVERY && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
+		/* RFC 6675 5 step (3) and RFC 6937: recovery is over; Linux
+		 * ends the reduction at ssthresh. */
+		tcb->cwnd = tcb->ssthresh;
+		tcb->ca_state = US_CA_OPEN;
+		tcb->dupacks = 0;
+		tcb->cc->event(st, tcb, US_CC_EV_RECOVERY_EXIT);
+	} else if (tcb->ca_state == US_CA_LOSS && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
+		tcb->ca_state = US_CA_OPEN;
+	}
+	if (!rack && tcb->ca_state != US_CA_LOSS && tcb->txq.sacked >= tcb->reordering)
+		us_sack_mark_head_lost(st, tcb, tcb->txq.sacked - tcb->reordering);
+	/* RFC 6582's rule carries over (RFC 6675 5 step (2)): no new
+	 * recovery for losses of what was sent before the last one began. */
+	if (tcb->ca_state == US_CA_OPEN && tcb->txq.lost && SEQ_GEQ(tcb->snd_una, tcb->recover))
+		us_tcp_enter_recovery(st, tcb);
+	if (tcb->txq.n && (us_sack_at(tcb, 0)->flags & US_TX_SACKED)) {
+		/* The peer acknowledges up to data it had SACKed: it threw
+		 * that data away (reneged, RFC 2018 8). Linux waits a little
+		 * for the ACK that moves past it, then times out, which
+		 * forgets the SACK marks. */
+		us_count(st, USTACK_STAT_TCP_SACK_RENEGING);
+		uint32_t wait = tcb->srtt_us / 2 > 10000 ? tcb->srtt_us / 2 : 10000;
+		if (tcb->tm[US_TM_RTO] > st->now + USTACK_USEC(wait))
+			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
+	}
+	if (tcb->ca_state == US_CA_RECOVERY) {
+		us_tcp_prr(st, tcb, delivered, acked > 0, tcb->txq.lost > lost_before);
+		return;
+	}
+	if (acked)
+		grow(st, tcb, acked, flight_before);
+}
+
+void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before,
+		      uint32_t delivered)
 {
 	uint32_t mss = tcb->snd_mss;
+	if (us_sack_active(tcb)) {
+		sack_ack_event(st, tcb, acked, flight_before, delivered);
+		return;
+	}
 	if (acked) {
 		if (tcb->ca_state == US_CA_RECOVERY) {
 			if (SEQ_GEQ(tcb->snd_una, tcb->recover)) {
@@ -78,13 +194,7 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 		tcb->dupacks = 0;
 		if (tcb->ca_state == US_CA_LOSS && SEQ_GEQ(tcb->snd_una, tcb->recover))
 			tcb->ca_state = US_CA_OPEN;
-		/* Grow only while the window was what limited sending, so an
-		 * application that sends little does not inflate it (RFC 7661's
-		 * concern; Linux's tcp_is_cwnd_limited). */
-		bool limited = tcb->cwnd < tcb->ssthresh ? flight_before * 2 > tcb->cwnd
-							  : flight_before + mss >= tcb->cwnd;
-		if (limited)
-			tcb->cc->cong_avoid(st, tcb, acked);
+		grow(st, tcb, acked, flight_before);
 		return;
 	}
 	if (!dup)
@@ -116,4 +226,6 @@ void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb)
 	tcb->recover = tcb->snd_max;
 	tcb->dupacks = 0;
 	tcb->cc->event(st, tcb, US_CC_EV_RTO);
+	if (us_sack_active(tcb))
+		us_sack_rto(tcb);
 }

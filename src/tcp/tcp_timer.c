@@ -133,6 +133,8 @@ static void rtt_sample(struct ustack *st, struct us_tcb *tcb, uint32_t r)
 {
 	if (r == 0)
 		r = 1;
+	if (tcb->min_rtt_us == 0 || r < tcb->min_rtt_us)
+		tcb->min_rtt_us = r; /* RACK.min_RTT (RFC 8985 6.2), from every sample as Linux */
 	if (tcb->srtt_us == 0) {
 		tcb->srtt_us = r;
 		tcb->rttvar_us = r / 2;
@@ -179,6 +181,14 @@ void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack)
 	if (tcb->rtt_active && SEQ_GT(ack, tcb->rtt_seq)) {
 		rtt_sample(st, tcb, (uint32_t)((st->now - tcb->rtt_start) / 1000u));
 		tcb->rtt_active = false;
+	} else if (!tcb->rtt_active && tcb->rcv_tsecr) {
+		/* Nothing timed by sequence number, so a retransmission was
+		 * acknowledged: Karn's rule forbids a sample, but the echoed
+		 * TSval says which copy arrived (RFC 7323 4.1; Linux's
+		 * tcp_rtt_tsopt_us, at least one tick). */
+		uint32_t ms = us_tcp_ts_clock(st) + tcb->ts_off - tcb->rcv_tsecr;
+		if (ms < 3600u * 1000)
+			rtt_sample(st, tcb, ms ? ms * 1000u : 1000u);
 	} else if (handshake && tcb->retries && tcb->srtt_us == 0) {
 		/* RFC 6298 5.7: the SYN was retransmitted and gave no sample. */
 		tcb->rto_us = USEC(3000);
@@ -217,9 +227,16 @@ static bool rto_expired(struct ustack *st, struct us_tcb *tcb)
 	} else {
 		us_tcp_rto_event(st, tcb);
 		/* 5.4: the earliest unacknowledged segment; the rest follow
-		 * as ACKs come back (go-back-N until SACK recovery). */
-		tcb->snd_nxt = tcb->snd_una;
-		us_tcp_output_one(st, tcb);
+		 * as ACKs come back: with SACK, what the scoreboard now takes
+		 * for lost (all of it), skipping what gets SACKed meanwhile;
+		 * without, go-back-N. */
+		uint32_t before = tcb->total_retrans;
+		if (us_sack_active(tcb))
+			us_tcp_output(st, tcb);
+		if (tcb->total_retrans == before) {
+			tcb->snd_nxt = tcb->snd_una;
+			us_tcp_output_one(st, tcb);
+		}
 	}
 	rto_arm(st, tcb); /* 5.6 */
 	return true;
@@ -294,6 +311,8 @@ static bool reclaim_expired(struct ustack *st, struct us_tcb *tcb)
 		us_ring_release(st, &tcb->sndq);
 	if (tcb->rcvq.buf && tcb->rcvq.len == 0 && !us_reass_pending(tcb))
 		us_ring_release(st, &tcb->rcvq);
+	if (tcb->txq.a && tcb->txq.n == 0)
+		us_sack_free(st, tcb);
 	return true;
 }
 
@@ -305,6 +324,7 @@ static bool (*const handlers[US_TM__COUNT])(struct ustack *, struct us_tcb *) = 
 	[US_TM_KEEPALIVE] = keepalive_expired,
 	[US_TM_FIN_WAIT] = fin_wait_expired,
 	[US_TM_RECLAIM] = reclaim_expired,
+	[US_TM_RACK] = us_rack_timer_expired,
 };
 
 void us_tcp_timers_run(struct ustack *st)

@@ -66,6 +66,10 @@ void us_tw_enter(struct ustack *st, struct us_tcb *tcb, ustack_time_t deadline)
 	tw->iss = tcb->iss;
 	tw->irs = tcb->irs;
 	tw->rcv_wnd = us_tcp_rcv_window(tcb, false);
+	tw->ts_ok = tcb->ts_ok;
+	tw->ts_off = tcb->ts_off;
+	tw->ts_recent = tcb->ts_recent;
+	tw->ts_recent_stamp = tcb->ts_recent_stamp;
 	tw->deadline = deadline;
 	us_tcp_hash_remove(st, &tcb->n);
 	us_tcb_free(st, tcb);
@@ -100,6 +104,12 @@ static void tw_close(struct ustack *st, struct us_tw *tw, const char *cause)
 static void tw_ack(struct ustack *st, struct us_tw *tw)
 {
 	struct us_tcp_out o = { .seq = tw->snd_nxt, .ack = tw->rcv_nxt, .flags = USTACK_TCP_ACK, .win = tw->rcv_wnd };
+	if (tw->ts_ok) {
+		/* Linux's tcp_v4_timewait_ack: the record's clock and echo. */
+		o.opt.present = USTACK_OPT_TS;
+		o.opt.ts_val = us_tcp_ts_clock(st) + tw->ts_off;
+		o.opt.ts_ecr = tw->ts_recent;
+	}
 	struct us_tcb view = { .iss = tw->iss, .irs = tw->irs, .state = USTACK_TCP_TIME_WAIT, .fd = -1 };
 	view.n.t = tw->n.t;
 	us_tcp_emit(st, &tw->n.t, &o, NULL, 0, &view);
@@ -111,13 +121,26 @@ static void tw_ack(struct ustack *st, struct us_tw *tw)
  * record was ended to let a new connection's SYN through, 0 when the
  * segment was dealt with here.
  */
+/* Linux's TCP_PAWS_MSL: a RST that fails PAWS is still believed once
+ * TS.Recent is a minute old. */
+#define US_PAWS_MSL 60
+
 int us_tw_input(struct ustack *st, struct us_tw *tw, const struct us_tcp *seg)
 {
 	const struct ustack_tcp_segment *h = &seg->h;
 	uint8_t f = h->flags;
-	if ((f & USTACK_TCP_SYN) && !(f & (USTACK_TCP_RST | USTACK_TCP_ACK)) && SEQ_GT(h->seq, tw->rcv_nxt)) {
+	/* RFC 7323 5 in TIME_WAIT, as Linux's tcp_timewait_state_process:
+	 * an old TSval marks an old duplicate; unlike in ESTABLISHED, a RST is
+	 * not exempt unless TS.Recent is over a minute old. */
+	bool saw_ts = tw->ts_ok && (h->opt.present & USTACK_OPT_TS);
+	bool paws_reject = saw_ts && !us_tcp_paws_ok(st, tw->ts_recent, tw->ts_recent_stamp, h->opt.ts_val, 0) &&
+			   !((f & USTACK_TCP_RST) &&
+			     (int32_t)(us_tcp_secs(st) - (tw->ts_recent_stamp + US_PAWS_MSL)) >= 0);
+	if ((f & USTACK_TCP_SYN) && !(f & (USTACK_TCP_RST | USTACK_TCP_ACK)) && !paws_reject &&
+	    (SEQ_GT(h->seq, tw->rcv_nxt) || (saw_ts && (int32_t)(tw->ts_recent - h->opt.ts_val) < 0))) {
 		/* RFC 9293 3.10.7.4 note and RFC 6191's Linux practice: a new
-		 * SYN above the old sequence space may reopen the four-tuple. */
+		 * SYN above the old sequence space, or with a later timestamp,
+		 * may reopen the four-tuple. */
 		us_count(st, USTACK_STAT_TCP_TIMEWAIT_RECYCLED);
 		tw_close(st, tw, "rcv new SYN");
 		return 1;
@@ -126,6 +149,19 @@ int us_tw_input(struct ustack *st, struct us_tw *tw, const struct us_tcp *seg)
 		struct ustack_event ev = { .type = USTACK_EV_SEG_IN, .seg = h };
 		tw_event(&ev, tw);
 		us_trace(st, &ev);
+	}
+	if (paws_reject) {
+		us_drop(st, USTACK_STAT_DROP_TCP_PAWS, h, NULL);
+		if (f & USTACK_TCP_RST)
+			return 0;
+		/* Linux: answered as any other old segment, and the wait
+		 * restarts. */
+		tw->deadline = st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms);
+		queue_unlink(&st->tcp, tw);
+		queue_append(&st->tcp, tw);
+		if (!us_tcp_oow_rate_limited(st, &tw->last_oow_ack, h->len + !!(f & USTACK_TCP_FIN)))
+			tw_ack(st, tw);
+		return 0;
 	}
 	if (f & USTACK_TCP_RST) {
 		/* Linux (net.ipv4.tcp_rfc1337 = 0): an exact RST ends
@@ -141,6 +177,10 @@ int us_tw_input(struct ustack *st, struct us_tw *tw, const struct us_tcp *seg)
 	 * (RFC 9293 3.10.7.4). Either restarts the 2MSL wait, since the peer
 	 * is evidently still there (RFC 9293: "restart the 2 MSL timeout"). */
 	bool bare = h->seq == tw->rcv_nxt && h->len == 0 && !(f & (USTACK_TCP_FIN | USTACK_TCP_SYN));
+	if (bare && saw_ts) {
+		tw->ts_recent = h->opt.ts_val;
+		tw->ts_recent_stamp = us_tcp_secs(st);
+	}
 	if (f & USTACK_TCP_ACK) {
 		tw->deadline = st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms);
 		queue_unlink(&st->tcp, tw);

@@ -391,13 +391,20 @@ static size_t build_tcp(struct run *r, struct dsock *s, const struct spkt *k, ui
 				put32(o + 2 + 8 * b, get32(o + 2 + 8 * b) + ack_off);
 				put32(o + 6 + 8 * b, get32(o + 6 + 8 * b) + ack_off);
 			}
-		if (o[0] == 8 && (k->flags & USTACK_TCP_ACK)) {
-			run_fail(r,
-				 "unable to infer live TS ecr for script TS ecr %u;  "
-				 "no matching or preceding "
-				 "outbound TS val",
-				 get32(o + 6));
-			return 0;
+		if (o[0] == 8 && o[1] == 10 && (k->flags & USTACK_TCP_ACK)) {
+			uint32_t ecr = get32(o + 6);
+			int m = s->nts - 1;
+			while (m >= 0 && s->ts_script[m % RUN_TS_MAP] != ecr)
+				m--;
+			if (m < 0 || m < s->nts - RUN_TS_MAP) {
+				run_fail(r,
+					 "unable to infer live TS ecr for script TS ecr %u;  "
+					 "no matching or preceding "
+					 "outbound TS val",
+					 ecr);
+				return 0;
+			}
+			put32(o + 6, s->ts_live[m % RUN_TS_MAP]);
 		}
 		i += o[1];
 	}
@@ -529,8 +536,10 @@ static bool verify_tcp(const struct spkt *k, const struct live *p, uint32_t seq,
 		return false;
 	if (k->opt_nocheck)
 		return true;
-	/* Option by option, in order: kinds, lengths and values (a TS value
-	 * is not compared: packetdrill does not by default). */
+	/* Option by option, in order: kinds, lengths and values. A TS value
+	 * is not compared (packetdrill does not by default), but its echo
+	 * is, which packetdrill does not do: a script's TS ecr must be what
+	 * Linux sends (packetdrill -v shows it). */
 	size_t i = 0, j = 0;
 	while (i < k->optlen || j < p->optlen) {
 		bool bad = i >= k->optlen || j >= p->optlen || k->opt[i] != p->opt[j];
@@ -539,7 +548,8 @@ static bool verify_tcp(const struct spkt *k, const struct live *p, uint32_t seq,
 			el = i + 1 < k->optlen ? k->opt[i + 1] : 0;
 			al = j + 1 < p->optlen ? p->opt[j + 1] : 0;
 			bad = el < 2 || al < 2 || el != al || i + el > k->optlen || j + al > p->optlen ||
-			      (k->opt[i] != 8 && memcmp(k->opt + i, p->opt + j, el) != 0);
+			      (k->opt[i] != 8 && memcmp(k->opt + i, p->opt + j, el) != 0) ||
+			      (k->opt[i] == 8 && el == 10 && memcmp(k->opt + i + 6, p->opt + j + 6, 4) != 0);
 		}
 		if (bad) {
 			char eo[256], ao[256];
@@ -552,6 +562,34 @@ static bool verify_tcp(const struct spkt *k, const struct live *p, uint32_t seq,
 		j += al;
 	}
 	return true;
+}
+
+/* The TS option's value field in an option list, or NULL. */
+static const uint8_t *find_ts(const uint8_t *opt, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		if (opt[i] <= 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= len || opt[i + 1] < 2 || i + opt[i + 1] > len)
+			return NULL;
+		if (opt[i] == 8 && opt[i + 1] == 10)
+			return opt + i + 2;
+		i += opt[i + 1];
+	}
+	return NULL;
+}
+
+/* packetdrill's set_outbound_ts_val_mapping. */
+static void ts_map(struct dsock *s, const struct spkt *k, const struct live *p)
+{
+	const uint8_t *sv = find_ts(k->opt, k->optlen), *lv = find_ts(p->opt, p->optlen);
+	if (!sv || !lv)
+		return;
+	s->ts_script[s->nts % RUN_TS_MAP] = get32(sv);
+	s->ts_live[s->nts % RUN_TS_MAP] = get32(lv);
+	s->nts++;
 }
 
 static void outbound(struct run *r, struct event *ev, struct dsock *s)
@@ -614,6 +652,8 @@ static void outbound(struct run *r, struct event *ev, struct dsock *s)
 		if (p.flags & USTACK_TCP_ACK)
 			ack -= remote_script_to_live(s, syn);
 	}
+	if (p.proto == US_IP_PROTO_TCP && k->proto == P_TCP && !k->opt_nocheck)
+		ts_map(s, k, &p);
 	char err[1024] = "";
 	bool ok = true;
 	static const uint8_t protos[] = {

@@ -24,6 +24,8 @@ enum sock_state {
 	SS_PASSIVE_SYNACK_ACKED,
 };
 
+#define RUN_TS_MAP 64
+
 struct dsock {
 	bool closed;
 	int script_fd, live_fd; /* -1: no descriptor (a child not yet accepted) */
@@ -33,6 +35,11 @@ struct dsock {
 	uint32_t l_ip, r_ip; /* live four-tuple, host order */
 	uint16_t l_port, r_port;
 	uint32_t script_local_isn, live_local_isn, live_remote_isn;
+	/* packetdrill's ts_val_map: each outbound TS val of the script and
+	 * the live one it matched, so that an inbound TS ecr naming a script
+	 * value echoes the live one. The oldest entries give way. */
+	uint32_t ts_script[RUN_TS_MAP], ts_live[RUN_TS_MAP];
+	int nts;
 };
 
 /* A system call in progress: a blocking call that has not completed yet. */

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 	} else if (strcmp(a, "--tun") && strcmp(a, "--addr") && strcmp(a, "--peer") && strcmp(a, "--mtu") &&
 		   strcmp(a, "--loss") && strcmp(a, "--dup") && strcmp(a, "--reorder") && strcmp(a, "--corrupt") &&
 		   strcmp(a, "--delay") && strcmp(a, "--seed") && strcmp(a, "--pcap") &&
-		   strcmp(a, "--trace-json")) {
+		   strcmp(a, "--trace-json") && strcmp(a, "--sysctl")) {
 		return 0;
 	}
 	if (!takes_value)
@@ -105,7 +106,18 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 		return -1;
 	}
 	(*i)++;
-	if (!strcmp(a, "--tun")) {
+	if (!strcmp(a, "--sysctl")) {
+		/* Checked against the stack's table once it exists. */
+		if (!strchr(v, '=')) {
+			fprintf(stderr, "--sysctl takes NAME=VALUE, not '%s'\n", v);
+			return -1;
+		}
+		if (o->nsysctl == TOOL_MAX_SYSCTL) {
+			fprintf(stderr, "--sysctl: at most %d of them\n", TOOL_MAX_SYSCTL);
+			return -1;
+		}
+		o->sysctl[o->nsysctl++] = v;
+	} else if (!strcmp(a, "--tun")) {
 		o->tun_name = v;
 	} else if (!strcmp(a, "--addr")) {
 		if (tool_parse_addr(v, &o->addr, &o->prefix)) {
@@ -168,7 +180,9 @@ void tool_common_usage(FILE *f)
 		   "fault injection on the stack's side of the link, each direction:\n"
 		   "  --loss P --dup P --reorder P --corrupt P   probabilities from 0 to 1\n"
 		   "  --delay MS        extra one-way delay\n"
-		   "  --seed N          seed for the faults, ISNs and ports\n");
+		   "  --seed N          seed for the faults, ISNs and ports\n"
+		   "  --sysctl NAME=VALUE  one of Linux's settings, as sysctl -w takes it (repeatable;\n"
+		   "                    e.g. net.ipv4.tcp_congestion_control=reno; docs/SYSCTL.md)\n");
 }
 
 static void on_event(void *ctx, const struct ustack_event *ev)
@@ -314,6 +328,19 @@ int tool_net_open(struct tool_net *n, const struct tool_opts *o)
 			fclose(n->json);
 		return err;
 	}
+	for (int i = 0; i < o->nsysctl; i++) {
+		err = ustack_sysctl_assign(n->st, o->sysctl[i]);
+		if (err) {
+			fprintf(stderr, "--sysctl %s: %s\n", o->sysctl[i],
+				err == -ENOENT ? "no such setting (or algorithm)" : strerror(-err));
+			ustack_destroy(n->st);
+			ustack_tun_close(n->tun);
+			ustack_pcap_close(n->pcap);
+			if (n->json)
+				fclose(n->json);
+			return err;
+		}
+	}
 	if (n->pcap)
 		ustack_tun_set_tap(n->tun, capture, n);
 	ustack_poll(n->st, n->t0); /* the stack's clock starts now, not at zero */
@@ -338,6 +365,19 @@ void tool_net_report(struct tool_net *n, FILE *f)
 	fprintf(f, "counters\n");
 	if (!show_counters(f, n->st))
 		fprintf(f, "    (all zero)\n");
+	struct ustack_tun_stats ts;
+	ustack_tun_get_stats(n->tun, &ts);
+	fprintf(f, "link:\n    rx_packets %21" PRIu64 "\n    tx_packets %21" PRIu64 "\n    tx_errors %22" PRIu64 "\n",
+		ts.rx_packets, ts.tx_packets, ts.tx_errors);
+	/* The fault injector's own counts, so that a test can tell how many
+	 * packets it lost on purpose in each direction. */
+	const struct ustack_link_stats *dir[2] = { &ts.impair_in, &ts.impair_out };
+	const struct ustack_link_params *p = &n->o.impair;
+	bool faulty = p->loss > 0 || p->duplicate > 0 || p->reorder > 0 || p->corrupt > 0;
+	for (int i = 0; i < 2 && faulty; i++)
+		fprintf(f, "    faults_%s lost %" PRIu64 " duplicated %" PRIu64 " reordered %" PRIu64
+			   " corrupted %" PRIu64 "\n",
+			i ? "out" : "in", dir[i]->lost, dir[i]->duplicated, dir[i]->reordered, dir[i]->corrupted);
 	fflush(f);
 }
 

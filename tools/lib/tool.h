@@ -15,6 +15,8 @@
 #include <ustack/trace.h>
 #include <ustack/tun.h>
 
+#define TOOL_MAX_SYSCTL 64
+
 struct tool_opts {
 	const char *tun_name;
 	uint32_t addr;
@@ -29,6 +31,9 @@ struct tool_opts {
 	bool pcap_usec;         /* --pcap-usec: microsecond stamps for old readers */
 	const char *trace_json; /* --trace-json FILE: docs/TRACE-FORMAT.md */
 	const char *host;       /* the stack's name in the JSON trace; default "ustack" */
+	/* --sysctl NAME=VALUE, in order: Linux's settings (docs/SYSCTL.md). */
+	const char *sysctl[TOOL_MAX_SYSCTL];
+	int nsysctl;
 };
 
 struct tool_net {

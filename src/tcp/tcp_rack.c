@@ -1,0 +1,128 @@
+/*
+ * RACK (RFC 8985): a segment is taken for lost when one sent after it has
+ * been delivered and more than an RTT plus a reordering window has passed
+ * since it was sent. Time, not counting duplicate ACKs, decides, so a lost
+ * retransmission or a lost tail is found as readily as a lost first send.
+ *
+ * The records of tcp_sack.c hold each segment's last transmit time. They
+ * are ordered by sequence number, not by time; but original sends are in
+ * time order along the sequence, so the walk stops at the first record
+ * never retransmitted that was sent after RACK's segment, as Linux's walk
+ * of its time-sorted list stops.
+ */
+#include "core/stack.h"
+
+/* Linux's tcp_skb_sent_after: later, or at the same time but ending
+ * further (RFC 8985 6.2, RACK_sent_after). */
+static bool sent_after(ustack_time_t t1, uint32_t end1, ustack_time_t t2, uint32_t end2)
+{
+	return t1 > t2 || (t1 == t2 && SEQ_GT(end1, end2));
+}
+
+/* RFC 8985 6.2 step 2, RACK_update, for a segment newly delivered (by the
+ * cumulative ACK or a SACK block). */
+void us_rack_delivered(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
+{
+	uint32_t rtt = (uint32_t)((st->now - r->xmit) / 1000u);
+	if (r->flags & US_TX_EVER) {
+		/* The ACK may be for the first send: a sample shorter than the
+		 * minimum RTT cannot be for the retransmission (step 2). */
+		if (rtt < tcb->min_rtt_us)
+			return;
+	} else if (tcb->min_rtt_us == 0 || rtt < tcb->min_rtt_us) {
+		/* Linux filters the minimum over tcp_min_rtt_wlen (300 s); a
+		 * lifetime minimum is the same on paths that do not change. */
+		tcb->min_rtt_us = rtt ? rtt : 1;
+	}
+	tcb->rack_rtt_us = rtt;
+	tcb->rack_advanced = true;
+	if (sent_after(r->xmit, r->end, tcb->rack_xmit, tcb->rack_end)) {
+		tcb->rack_xmit = r->xmit;
+		tcb->rack_end = r->end;
+	}
+}
+
+/* RFC 8985 6.2 step 4, as Linux's tcp_rack_reo_wnd: no window while no
+ * reordering has been seen and recovery is under way or the duplicate
+ * threshold is met; otherwise a quarter of the minimum RTT per DSACK
+ * step, at most SRTT. */
+static uint32_t reo_wnd_us(const struct us_tcb *tcb)
+{
+	if (!tcb->reord_seen) {
+		if (tcb->ca_state != US_CA_OPEN)
+			return 0;
+		if (tcb->txq.sacked >= tcb->reordering)
+			return 0;
+	}
+	uint64_t w = (uint64_t)(tcb->min_rtt_us / 4) * (tcb->reo_mult ? tcb->reo_mult : 1);
+	return w < tcb->srtt_us ? (uint32_t)w : tcb->srtt_us;
+}
+
+/* RFC 8985 6.2 step 5, RACK_detect_loss. Marks what has waited too long
+ * and arms the reordering timer for what may still arrive. Returns true
+ * if anything was newly taken for lost. */
+static bool detect(struct ustack *st, struct us_tcb *tcb)
+{
+	uint32_t reo = reo_wnd_us(tcb);
+	uint64_t wait = 0;
+	bool lost = false;
+	for (uint32_t i = 0; i < tcb->txq.n; i++) {
+		struct us_txseg *r = us_sack_at(tcb, i);
+		uint8_t f = r->flags;
+		if ((f & US_TX_SACKED) || ((f & US_TX_LOST) && !(f & US_TX_RETRANS)))
+			continue;
+		if (!sent_after(tcb->rack_xmit, tcb->rack_end, r->xmit, r->end)) {
+			if (!(f & US_TX_EVER))
+				break;
+			continue;
+		}
+		uint64_t deadline = r->xmit + USTACK_USEC((uint64_t)tcb->rack_rtt_us + reo);
+		if (deadline <= st->now) {
+			us_sack_mark_lost(st, tcb, r);
+			us_count(st, USTACK_STAT_TCP_RACK_MARKED_LOST);
+			lost = true;
+		} else if (deadline - st->now > wait) {
+			wait = deadline - st->now;
+		}
+	}
+	if (wait)
+		us_tcb_timer_set(st, tcb, US_TM_RACK, st->now + wait);
+	return lost;
+}
+
+/* RFC 8985 6.2, on each ACK: detection runs only when RACK's segment
+ * moved on (Linux's rack.advanced). */
+bool us_rack_detect(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!tcb->rack_advanced)
+		return false;
+	tcb->rack_advanced = false;
+	return detect(st, tcb);
+}
+
+/* RFC 8985 6.3: the reordering window has passed for a segment still not
+ * delivered. */
+bool us_rack_timer_expired(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!us_sack_active(tcb) || !(st->sys.tcp_recovery & 1) || tcb->snd_una == tcb->snd_max)
+		return true;
+	if (detect(st, tcb)) {
+		if (tcb->ca_state == US_CA_OPEN) {
+			us_tcp_enter_recovery(st, tcb);
+			us_tcp_prr(st, tcb, 1, false, true);
+		}
+		us_tcp_output(st, tcb);
+	}
+	return true;
+}
+
+/* RFC 8985 6.2 step 4: a DSACK says the window was too small; widen it
+ * (Linux: one step per round trip, up to SRTT, reset after 16 recoveries;
+ * here one step per DSACK, up to 4 steps). */
+void us_rack_dsack(struct ustack *st, struct us_tcb *tcb)
+{
+	(void)st;
+	tcb->reord_seen = true;
+	if (tcb->reo_mult < 4)
+		tcb->reo_mult++;
+}
