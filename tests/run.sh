@@ -148,12 +148,16 @@ run_interop() { # name env...
 if [ -d "$here/interop" ] && [ "${USTACK_NO_INTEROP:-0}" != 1 ]; then
 	run_interop article
 	run_interop timewait
+	run_interop synack
 	run_interop icmp
 	run_interop capture
 	run_interop diagram
 	run_interop transfer
 	run_interop transfer:bad-link IMPAIR=1
 	run_interop sack
+	# Floods of crafted packets (scapy) with a transfer alongside: one
+	# line per attack class (docs/SECURITY.md).
+	run_interop hostile/battery
 fi
 
 echo "$passed passed, $failed failed"
