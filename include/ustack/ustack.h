@@ -45,10 +45,28 @@ struct ustack_event;
  * plus an address and an output callback gives a stack that behaves like the
  * kernel on the other end of the wire.
  */
+/* Bits of ustack_config.csum_offload. */
+#define USTACK_CSUM_RX 0x1u
+#define USTACK_CSUM_TX 0x2u
+
 struct ustack_config {
 	uint32_t addr;    /* IPv4 address, host byte order; required */
 	uint32_t netmask; /* host byte order; default 255.255.255.0 */
 	uint16_t mtu;     /* default 1500; at least 576 */
+
+	/*
+	 * TCP checksum offload, as a NIC offers it: USTACK_CSUM_RX means the
+	 * link has verified every TCP checksum it delivers (or, like Linux's
+	 * loopback, the packets never left memory), so the stack does not;
+	 * USTACK_CSUM_TX means the link computes the checksum of every TCP
+	 * segment it is given, so the stack only stores the pseudo-header's
+	 * sum in the field (Linux's CHECKSUM_PARTIAL) and a capture taken at
+	 * the stack's edge shows that partial sum, not a valid checksum.
+	 * Default 0: the stack computes and verifies everything. Only a link
+	 * that keeps the promise may set them: bench/link.c (memory to memory,
+	 * both bits on both stacks). IPv4 header checksums are always done.
+	 */
+	uint8_t csum_offload;
 
 	/*
 	 * Receives every IPv4 packet the stack sends, as a gather list: the

@@ -17,6 +17,8 @@
  *   tcp_rack.c    RACK-TLP (RFC 8985): loss by time, tail loss probes
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
+ *   tcp_syncookie.c SYN cookies (RFC 4987 3.6) for a listener whose SYN
+ *                 queue is full
  *   tcp_usrreq.c  what the user's calls do to a connection (RFC 9293 3.10.1-6)
  */
 #ifndef US_TCP_TCP_H
@@ -157,6 +159,7 @@ struct us_txq {
 struct us_listen {
 	uint32_t backlog;
 	uint32_t nsyn, nacc; /* SYN_RECEIVED children, children ready to accept */
+	ustack_time_t last_cookie; /* when a SYN cookie was last sent; 0 = never */
 	struct us_tcb *syn_head;            /* children still in the handshake */
 	struct us_tcb *acc_head, *acc_tail; /* FIFO of established children */
 };
@@ -433,6 +436,15 @@ ustack_time_t us_tcp_next_deadline(const struct ustack *st);
 void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);
 void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack);
+
+/* tcp_syncookie.c: the cookie ISN for a SYN; the MSS a returned cookie
+ * carries, or -1 if it is not ours or too old; our TSval with window
+ * scale and SACK-permitted in its low bits, and those bits read back
+ * (false if they cannot be ours). */
+uint32_t us_syncookie_isn(struct ustack *st, const struct us_tuple *t, uint32_t peer_isn, uint16_t peer_mss);
+int us_syncookie_check(struct ustack *st, const struct us_tuple *t, uint32_t cookie, uint32_t peer_isn);
+uint32_t us_syncookie_tsval(uint32_t clock, bool sack, bool ws, uint8_t wscale);
+bool us_syncookie_ts_decode(uint32_t ts, bool *sack, bool *ws, uint8_t *wscale);
 
 /* tcp_timewait.c */
 void us_tw_enter(struct ustack *st, struct us_tcb *tcb, ustack_time_t deadline);

@@ -40,13 +40,20 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 	};
 	size_t hl = us_tcp_build(th, &seg);
 	uint64_t acc = us_csum_pseudo(t->laddr, t->raddr, US_IP_PROTO_TCP, (uint16_t)(hl + plen));
-	acc = us_csum_add(acc, th, hl);
-	size_t off = hl;
-	for (int i = 0; i < npayload; i++) {
-		acc = us_csum_add_at(acc, payload[i].iov_base, payload[i].iov_len, off);
-		off += payload[i].iov_len;
+	uint16_t csum;
+	if (st->cfg.csum_offload & USTACK_CSUM_TX) {
+		/* The link sums the segment: leave it the pseudo-header's sum,
+		 * not complemented, as Linux does for CHECKSUM_PARTIAL. */
+		csum = (uint16_t)~us_csum_fold(acc);
+	} else {
+		acc = us_csum_add(acc, th, hl);
+		size_t off = hl;
+		for (int i = 0; i < npayload; i++) {
+			acc = us_csum_add_at(acc, payload[i].iov_base, payload[i].iov_len, off);
+			off += payload[i].iov_len;
+		}
+		csum = us_csum_fold(acc);
 	}
-	uint16_t csum = us_csum_fold(acc);
 	memcpy(th + 16, &csum, sizeof(csum));
 
 	us_count(st, USTACK_STAT_TCP_OUT);

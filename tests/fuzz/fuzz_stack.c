@@ -9,12 +9,22 @@
  *
  * Record: one opcode byte, then the opcode's fields, all taken from the input
  * as far as it goes.
+ *
+ * Opcodes with bits 4-6 all set are trace records, for two more connections
+ * that the input itself opens: c[2], which the peer opens to the listener,
+ * and c[3], which the stack opens. Their segments carry flags, window and
+ * options verbatim and sequence numbers relative to the two sides' initial
+ * ones, so a connection recorded on the simulator replays here exactly:
+ * tests/fuzz/seed/mkseeds.c writes the seed corpus that way, from scenarios
+ * (data, loss, reordering with SACK, timeouts, both closes) run between two
+ * stacks, and the fuzzer starts from deep states and mutates real traces.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ustack/socket.h>
+#include <ustack/trace.h>
 
 #include "core/stack.h"
 #include "wire/checksum.h"
@@ -31,12 +41,18 @@ struct conn {
 	uint32_t peer_nxt;     /* next sequence number the peer sends */
 	uint32_t stack_nxt;    /* highest the stack has sent, +1 */
 	int fd;
+	bool has_iss; /* the stack's SYN was seen: iss is its initial sequence number */
+	uint32_t iss;
 };
+
+#define NCONN 4
+/* The peer's initial sequence number on the trace connections. */
+#define TRACE_PEER_ISN 0x10000000u
 
 struct world {
 	struct ustack *st;
 	ustack_time_t now;
-	struct conn c[2];
+	struct conn c[NCONN];
 	int lfd;
 	const uint8_t *in;
 	size_t left;
@@ -63,9 +79,15 @@ static void output(void *ctx, const struct iovec *iov, int iovcnt)
 		return;
 	if (us_tcp_parse(ip.payload, ip.payload_len, ip.src, ip.dst, true, &t))
 		abort();
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < NCONN; i++) {
 		struct conn *c = &W->c[i];
 		if (t.h.dport == c->sport && t.h.sport == c->dport) {
+			/* Every SYN: a connection reopened on the same ports
+			 * (from TIME_WAIT) has a new ISS. */
+			if (t.h.flags & USTACK_TCP_SYN) {
+				c->has_iss = true;
+				c->iss = t.h.seq;
+			}
 			uint32_t end = t.h.seq + t.h.len + !!(t.h.flags & USTACK_TCP_SYN) + !!(t.h.flags & USTACK_TCP_FIN);
 			if (SEQ_GT(end, c->stack_nxt))
 				c->stack_nxt = end;
@@ -89,7 +111,9 @@ static uint16_t take16(struct world *w)
 static void inject(struct world *w, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
 		   uint16_t win, const uint8_t *opts, size_t optlen, size_t plen)
 {
-	static uint8_t pkt[20 + 60 + 256 * 6];
+	static uint8_t pkt[20 + 60 + 65536];
+	if (plen > sizeof(pkt) - 20 - 60)
+		plen = sizeof(pkt) - 20 - 60;
 	uint8_t *th = pkt + 20;
 	size_t doff = 20 + ((optlen + 3) & ~3u);
 	memset(th, 0, doff);
@@ -113,10 +137,24 @@ static void inject(struct world *w, uint16_t sport, uint16_t dport, uint8_t flag
 	ustack_input(w->st, w->now, pkt, 20 + doff + plen);
 }
 
+#ifdef FUZZ_STACK_DEBUG
+/* Built with -DFUZZ_STACK_DEBUG, the target prints the stack's trace:
+ * how far a seed takes each connection. */
+static void debug_trace(void *ctx, const struct ustack_event *ev)
+{
+	char line[256];
+	ustack_event_format(ev, 0, line, sizeof(line));
+	fprintf(stderr, "%s\n", line);
+}
+#define DEBUG_TRACE .trace = debug_trace,
+#else
+#define DEBUG_TRACE
+#endif
+
 static void setup(struct world *w)
 {
 	struct ustack_config cfg = { .addr = ME, .output = output, .seed = 1, .max_conns = 64, .tcp_rmem = 65536,
-				     .tcp_wmem = 65536 };
+				     .tcp_wmem = 65536, DEBUG_TRACE };
 	if (ustack_create(&cfg, &w->st))
 		abort();
 	w->now = USTACK_SEC(1);
@@ -144,7 +182,75 @@ static void setup(struct world *w)
 	b->dport = ntohs(me.sin_port);
 	inject(w, b->sport, b->dport, USTACK_TCP_SYN | USTACK_TCP_ACK, b->peer_nxt++, b->stack_nxt, 65535, syn_opts,
 	       sizeof(syn_opts), 0);
+	w->c[2] = (struct conn){ .sport = 40002, .dport = 80, .fd = -1 };
+	w->c[3] = (struct conn){ .sport = 5002, .fd = -1 };
 }
+
+/* A trace record (see the top); c is c[2] or c[3]. */
+static void trace_record(struct world *w, int sub, struct conn *c, char *buf, size_t bufsize)
+{
+	switch (sub) {
+	case 0: { /* a segment: flags, seq and ack relative, window, options, payload length */
+		uint8_t flags = take8(w);
+		uint32_t seq = (uint32_t)take16(w) << 16 | take16(w);
+		uint32_t ack = (uint32_t)take16(w) << 16 | take16(w);
+		uint16_t win = take16(w);
+		uint8_t optlen = take8(w) % 41;
+		uint8_t opts[40];
+		for (int i = 0; i < optlen; i++)
+			opts[i] = take8(w);
+		size_t plen = take16(w) % 9001;
+		inject(w, c->sport, c->dport, flags, TRACE_PEER_ISN + seq, c->iss + ack, win, opts, optlen, plen);
+		break;
+	}
+	case 1: { /* the stack opens c[3] to the peer's port 5002 */
+		if (c->fd >= 0)
+			ustack_close(w->st, c->fd);
+		*c = (struct conn){ .sport = 5002 };
+		c->fd = ustack_socket(w->st, AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(take16(w)) };
+		ustack_bind(w->st, c->fd, (struct sockaddr *)&me, sizeof(me));
+		socklen_t len = sizeof(me);
+		ustack_getsockname(w->st, c->fd, (struct sockaddr *)&me, &len);
+		c->dport = ntohs(me.sin_port);
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(c->sport),
+					  .sin_addr.s_addr = htonl(PEER) };
+		ustack_connect(w->st, c->fd, (struct sockaddr *)&to, sizeof(to));
+		break;
+	}
+	case 2: { /* the application writes */
+		size_t n = take16(w) % (bufsize + 1);
+		memset(buf, 'z', n);
+		ustack_send(w->st, c->fd, buf, n, 0);
+		break;
+	}
+	case 3: /* the application reads */
+		ustack_recv(w->st, c->fd, buf, take16(w) % (bufsize + 1), 0);
+		break;
+	case 4: { /* shutdown or close */
+		uint8_t how = take8(w) % 4;
+		if (how == 3) {
+			ustack_close(w->st, c->fd);
+			c->fd = -1;
+		} else {
+			ustack_shutdown(w->st, c->fd, how);
+		}
+		break;
+	}
+	case 5: /* time passes, in microseconds */
+		w->now += USTACK_USEC((uint64_t)take16(w) << 16 | take16(w));
+		ustack_poll(w->st, w->now);
+		break;
+	case 6: /* the application accepts c[2] */
+		if (c->fd < 0)
+			c->fd = ustack_accept(w->st, w->lfd, NULL, NULL);
+		break;
+	case 7: /* the peer's port for c[2]'s next SYN: a new connection */
+		*c = (struct conn){ .sport = take16(w), .dport = 80, .fd = -1 };
+		break;
+	}
+}
+
 
 static void check(struct world *w)
 {
@@ -161,11 +267,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	W = &w;
 	setup(&w);
 	check(&w);
-	char buf[4096];
+	static char buf[65536];
 	int steps = 0;
-	while (w.left && steps++ < 512) {
+	while (w.left && steps++ < 1024) {
 		uint8_t op = take8(&w);
 		struct conn *c = &w.c[op >> 7];
+		if ((op & 0x70) == 0x70) {
+			int sub = op & 7;
+			int k = sub == 1 ? 3 : sub >= 6 ? 2 : 2 + (op >> 7);
+			trace_record(&w, sub, &w.c[k], buf, sizeof(buf));
+			check(&w);
+			continue;
+		}
 		switch (op & 7) {
 		case 0: { /* a raw frame */
 			size_t n = (size_t)take8(&w) * 4;
@@ -199,7 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ustack_poll(w.st, w.now);
 			break;
 		case 4: /* the application writes */
-			memset(buf, 'y', sizeof(buf));
+			memset(buf, 'y', 4096);
 			ustack_send(w.st, c->fd, buf, (size_t)take8(&w) * 16, 0);
 			break;
 		case 5: /* the application reads */

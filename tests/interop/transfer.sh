@@ -2,10 +2,11 @@
 # Bulk transfers between the kernel's TCP and ustack: curl fetching a file
 # from ustack-http, nc sending to ustack-nc and ustack-nc sending to nc; the
 # SHA-256 of what arrives must equal what was sent. With IMPAIR=1 the same
-# runs cross a bad link: the kernel's side drops 2% of what it sends (an
-# nftables rule in the namespace, since this kernel has no netem), and the
-# tools' own fault injector loses, duplicates, reorders and corrupts on
-# ustack's side.
+# runs cross a bad link: the kernel drops 2% of what ustack sends it (an
+# nftables rule on its input in the namespace, since this kernel has no
+# netem; a rule on its output would not do, as the kernel's TCP learns of
+# such a drop and simply sends again), and the tools' own fault injector
+# loses, duplicates, reorders and corrupts on ustack's side.
 . "$(dirname "$0")/lib.sh"
 setup "transfer${IMPAIR:-0}"
 
@@ -18,9 +19,9 @@ if [ "${IMPAIR:-0}" = 1 ]; then
 	FAULTS="--loss 0.01 --dup 0.01 --reorder 0.02 --corrupt 0.005 --seed 7"
 	inns nft -f - <<NFT
 table ip impair {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		oifname "ustack0" numgen random mod 100 < 2 drop
+	chain in {
+		type filter hook input priority 0; policy accept;
+		iifname "ustack0" numgen random mod 100 < 2 drop
 	}
 }
 NFT

@@ -111,7 +111,9 @@ Test(goodput, sack_rack_beats_newreno_at_one_percent_loss)
 	       "segments per segment lost\n",
 	       sack, newreno, per_loss);
 	cr_assert_gt(sack, newreno, "SACK+RACK %.1f Mbit/s is not above NewReno's %.1f", sack, newreno);
-	cr_assert(lost > 0 && per_loss >= 1.0 && per_loss < 1.2,
+	/* A segment lost in the last round trip may not have been resent when
+	 * the run stops, so the ratio can end a little under 1. */
+	cr_assert(lost > 0 && per_loss >= 0.95 && per_loss < 1.2,
 		  "SACK retransmitted %.3f segments per segment lost", per_loss);
 }
 
