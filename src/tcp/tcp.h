@@ -140,12 +140,19 @@ struct us_reass {
 struct us_txseg {
 	uint32_t seq, end;
 	ustack_time_t xmit; /* when it was last sent */
+	uint32_t tprev, tnext; /* the time-ordered list, by record id */
 	uint8_t flags;
 };
 
+/* Records have ids, base + their index, that never change while they
+ * live: a record's slot is its id modulo cap. Those not SACKed are also
+ * linked by id in the order they were last sent (Linux's tsorted list),
+ * which RACK walks from the oldest and leaves at the first one sent after
+ * its reference: the walk costs what it marks plus what waits lost. */
 struct us_txq {
 	struct us_txseg *a;
-	uint32_t cap, head, n; /* a ring; cap is a power of two */
+	uint32_t cap, base, n; /* a ring; cap is a power of two */
+	uint32_t thead, ttail, tn; /* the time-ordered list: oldest, newest, length */
 	/* Records so marked, counted as segments (Linux's sacked_out,
 	 * lost_out, retrans_out) and as bytes. */
 	uint32_t sacked, lost, retrans;
@@ -373,6 +380,7 @@ uint32_t us_sack_pipe(const struct us_tcb *tcb);
 uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);
 struct us_txseg *us_sack_next_lost(struct us_tcb *tcb);
 struct us_txseg *us_sack_at(const struct us_tcb *tcb, uint32_t i);
+struct us_txseg *us_sack_by_id(const struct us_txq *q, uint32_t id);
 void us_sack_free(struct ustack *st, struct us_tcb *tcb);
 
 /* tcp_rack.c */
