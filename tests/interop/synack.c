@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ustack/socket.h>
@@ -342,8 +343,27 @@ static void make_table(void)
 	add("wscale 14 offered")->ws = 14;
 }
 
+/* The sysctls this program sets are its namespace's: in the host's own
+ * namespace they would change the machine's TCP. synack.sh starts it with
+ * `ip netns exec`, so its parent, the script, is in another namespace
+ * (PID 1's may not be readable in a container). */
+static bool own_namespace(void)
+{
+	char path[64];
+	struct stat self, parent;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)getppid());
+	if (stat("/proc/self/ns/net", &self) || stat(path, &parent))
+		return false;
+	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
+}
+
 int main(void)
 {
+	if (!own_namespace()) {
+		printf("FAIL synack: run it through synack.sh, in a network namespace of its own\n"
+		       "0 passed, 1 failed\n");
+		return 1;
+	}
 	FILE *f = fopen("/proc/sys/net/core/rmem_max", "r");
 	unsigned v = 212992;
 	if (f) {
