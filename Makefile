@@ -185,7 +185,7 @@ fuzz: fuzz-build
 		echo "== $$n for $(FUZZ_TIME) s"; \
 		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crashes/$$n- \
 			$(FUZZ_B)/corpus/$$n $$(ls -d tests/fuzz/corpus/$$n tests/fuzz/regress/$$n 2>/dev/null) \
-			2>&1 | grep -E '^(#[0-9]+ *DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
+			2>&1 | grep -E '^(#[0-9]+[[:space:]]+DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
 	done
 
 # The generated seeds (tests/fuzz/seed/): simulator scenarios recorded as
@@ -208,12 +208,13 @@ soak:
 
 # Benchmarks against Linux (bench/): never part of `make check`. Always the
 # release build; BENCH_RUNS=N runs (default 3), BENCH_BYTES shrinks the bulk
-# transfer. Results: build/bench/results.json.
+# transfer, BENCH_LONG=1 adds a million connections. Results:
+# build/bench/results.json; the figures are discussed in bench/RESULTS.md.
 BENCH_RB := $(BUILD_ROOT)/$(CCNAME)-release
-BENCH_PROGS := bench_ustack bench_linux bench_cg
+BENCH_PROGS := bench_ustack bench_linux bench_cg bench_tun
 .PHONY: bench bench-build
 bench-build: $(BENCH_PROGS:%=$(B)/bench/bin/%)
-$(B)/bench/bin/bench_ustack $(B)/bench/bin/bench_cg: $(B)/bench/bin/%: $(B)/bench/%.o $(B)/bench/link.o \
+$(B)/bench/bin/bench_ustack $(B)/bench/bin/bench_cg $(B)/bench/bin/bench_tun: $(B)/bench/bin/%: $(B)/bench/%.o $(B)/bench/link.o \
 		$(B)/libustack.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -223,6 +224,7 @@ $(B)/bench/bin/bench_linux: $(B)/bench/bench_linux.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
 bench:
+	@sh bench/deps.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) V=release bench-build
 	@python3 bench/run.py --bin $(BENCH_RB)/bench/bin --out $(BUILD_ROOT)/bench/results.json
 -include $(patsubst bench/%.c,$(B)/bench/%.d,$(wildcard bench/*.c))

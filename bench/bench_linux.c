@@ -7,12 +7,22 @@
  *   bench_linux latency   1-byte ping-pong, TCP_NODELAY
  *
  * The server side runs in a second thread. Prints "RESULT name value unit".
+ *
+ * Over a veth pair instead (bench/run.py sets it up): BENCH_ADDR is the
+ * server's address, BENCH_NS_SERVER and BENCH_NS_CLIENT the namespaces
+ * (names under /var/run/netns) the two sides' sockets are made in. The
+ * connection rate then uses one source address, so BENCH_CONNS must stay
+ * below the client's ephemeral port range (its TIME_WAITs hold them).
  */
+#define _GNU_SOURCE /* setns */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +62,32 @@ static void result(const char *name, double v, const char *unit)
 	printf("RESULT %s %.6g %s\n", name, v, unit);
 }
 
+/* Moves the calling thread into the network namespace named by the
+ * environment variable `var`, if it is set; threads it creates later
+ * start there too. */
+static void enter_ns(const char *var)
+{
+	const char *name = getenv(var);
+	if (!name || !*name)
+		return;
+	char path[256];
+	snprintf(path, sizeof(path), "/var/run/netns/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK(setns(fd, CLONE_NEWNET) == 0);
+	close(fd);
+}
+
+/* The server's address: BENCH_ADDR or loopback. */
+static uint32_t server_addr(void)
+{
+	const char *a = getenv("BENCH_ADDR");
+	struct in_addr in;
+	if (a && *a && inet_pton(AF_INET, a, &in) == 1)
+		return in.s_addr;
+	return htonl(INADDR_LOOPBACK);
+}
+
 static int listener(struct sockaddr_in *sa)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -60,7 +96,7 @@ static int listener(struct sockaddr_in *sa)
 	CHECK(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0);
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa->sin_addr.s_addr = server_addr();
 	CHECK(bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == 0);
 	socklen_t len = sizeof(*sa);
 	CHECK(getsockname(fd, (struct sockaddr *)sa, &len) == 0);
@@ -100,6 +136,7 @@ struct bulk_arg {
 static void *bulk_sender(void *p)
 {
 	struct bulk_arg *a = p;
+	enter_ns("BENCH_NS_CLIENT");
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
 	if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) != 0)
@@ -129,6 +166,7 @@ static void *bulk_sender(void *p)
 static int bench_bulk(void)
 {
 	struct bulk_arg a = { .total = env_u64("BENCH_BYTES", 1ull << 30) };
+	enter_ns("BENCH_NS_SERVER");
 	int lfd = listener(&a.sa);
 	setsockopt(lfd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5);
 	pthread_t th;
@@ -190,9 +228,12 @@ static int bench_rate(void)
 {
 	struct srv_arg a = { .n = env_u64("BENCH_CONNS", 200000) };
 	struct sockaddr_in sa;
+	enter_ns("BENCH_NS_SERVER");
 	a.lfd = listener(&sa);
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, rate_server, &a) == 0);
+	enter_ns("BENCH_NS_CLIENT");
+	bool rotate = sa.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
 	/* Each cycle leaves a TIME_WAIT on the client (60 s on Linux), so the
 	 * source address rotates over 127.1.0.0/16 to keep ports free; with
 	 * IP_BIND_ADDRESS_NO_PORT the port is chosen at connect, as ustack's. */
@@ -202,12 +243,15 @@ static int bench_rate(void)
 	for (uint64_t i = 0; i < a.n; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		CHECK(fd >= 0);
-		int one = 1;
-		CHECK(setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == 0);
-		uint32_t k = (uint32_t)(i + run_salt) % 65000u;
-		struct sockaddr_in src = { .sin_family = AF_INET,
-					   .sin_addr.s_addr = htonl(0x7F010000u | ((k / 250) << 8) | (k % 250 + 1)) };
-		CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
+		if (rotate) {
+			int one = 1;
+			CHECK(setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) == 0);
+			uint32_t k = (uint32_t)(i + run_salt) % 65000u;
+			struct sockaddr_in src = { .sin_family = AF_INET,
+						   .sin_addr.s_addr = htonl(0x7F010000u | ((k / 250) << 8) |
+									    (k % 250 + 1)) };
+			CHECK(bind(fd, (struct sockaddr *)&src, sizeof(src)) == 0);
+		}
 		CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 		char c = 'x';
 		CHECK(write(fd, &c, 1) == 1);
@@ -232,9 +276,11 @@ static int bench_latency(void)
 	uint64_t n = env_u64("BENCH_PINGS", 200000);
 	struct srv_arg a = { .n = 1, .pingpong = 1 };
 	struct sockaddr_in sa;
+	enter_ns("BENCH_NS_SERVER");
 	a.lfd = listener(&sa);
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, rate_server, &a) == 0);
+	enter_ns("BENCH_NS_CLIENT");
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(fd >= 0);
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);

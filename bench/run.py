@@ -20,7 +20,8 @@ import time
 
 def run(cmd, env=None, timeout=1800):
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    full = dict(os.environ, **env) if env else None
+    p = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=timeout)
     if p.returncode != 0:
         sys.stderr.write(p.stdout + p.stderr)
         raise SystemExit(f"bench: {' '.join(cmd)} failed ({p.returncode})")
@@ -61,6 +62,61 @@ def ensure_cubic():
         return f"could not allow cubic: {e}"
 
 
+def sh(*cmd):
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+class Namespaces:
+    """The network namespaces the TUN and veth benchmarks run in, created
+    here and deleted on exit (198.18.0.0/15, RFC 2544's benchmark range):
+    one for ustack on its TUN device (bench_tun makes the device), and per
+    MTU a pair joined by veth for the Linux-to-Linux baseline, with every
+    offload off (checksums, scatter-gather, TSO, GSO, GRO), so that Linux
+    does per packet the work ustack does over TUN."""
+
+    def __init__(self):
+        self.names = []
+        self.tag = f"{os.getpid()}"
+        self.offloads = "rx off tx off sg off tso off gso off gro off"
+
+    def add(self, name):
+        sh("ip", "netns", "add", name)
+        self.names.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def tun(self):
+        return self.add(f"ustk-bench-tun-{self.tag}")
+
+    def veth(self, mtu):
+        """Returns the environment that points bench_linux at the pair."""
+        a = self.add(f"ustk-bench-v{mtu}a-{self.tag}")
+        b = self.add(f"ustk-bench-v{mtu}b-{self.tag}")
+        sh("ip", "-n", a, "link", "add", "vb0", "type", "veth", "peer", "name", "vb1", "netns", b)
+        for ns, dev, addr in ((a, "vb0", "198.18.1.1/24"), (b, "vb1", "198.18.1.2/24")):
+            sh("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "mtu", str(mtu), "up")
+            sh("ip", "netns", "exec", ns, "ethtool", "-K", dev, *self.offloads.split())
+        return {"BENCH_NS_CLIENT": a, "BENCH_NS_SERVER": b, "BENCH_ADDR": "198.18.1.2"}
+
+    def close(self):
+        for n in reversed(self.names):
+            subprocess.run(["ip", "netns", "pids", n], capture_output=True)
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        self.names = []
+
+
+def can_use_namespaces():
+    if os.geteuid() != 0:
+        return "not root"
+    for tool in ("ip", "ethtool"):
+        if not shutil.which(tool):
+            return f"{tool} is missing (bench/deps.sh installs it)"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun"
+    return None
+
+
 def callgrind(binary, mode):
     vg = shutil.which("valgrind")
     if not vg:
@@ -92,46 +148,99 @@ def main():
     cubic = ensure_cubic()
     print(f"bench: {runs} runs, {total} bytes per bulk transfer; {cubic}")
 
-    # (label, ustack command, ustack result, linux command, linux result, higher is better)
+    tun = os.path.join(a.bin, "bench_tun")
+    big = int(os.environ.get("BENCH_TUN_MTU", "65535"))
+    long_run = os.environ.get("BENCH_LONG", "") not in ("", "0")
+    why_not = can_use_namespaces()
+    ns = Namespaces()
+
+    # (label, ustack command, ustack result, linux command, linux result,
+    #  linux environment): linux None for a row without a baseline.
     plan = [
-        ("bulk MTU 1500", [us, "bulk", "1500"], "bulk_mtu1500", [lx, "bulk"], "bulk", True),
-        ("bulk MTU 65535", [us, "bulk", "65535"], "bulk_mtu65535", [lx, "bulk"], "bulk", True),
-        ("connection rate", [us, "rate"], "conn_rate", [lx, "rate"], "conn_rate", True),
-        ("latency p50", [us, "latency"], "latency_p50", [lx, "latency"], "latency_p50", False),
-        ("latency p99", [us, "latency"], "latency_p99", [lx, "latency"], "latency_p99", False),
-        ("scale", [us, "scale"], None, None, None, True),
+        ("bulk MTU 1500", [us, "bulk", "1500"], "bulk_mtu1500", [lx, "bulk"], "bulk", None),
+        ("bulk MTU 65535", [us, "bulk", "65535"], "bulk_mtu65535", [lx, "bulk"], "bulk", None),
+        ("bulk MTU 1500, stack checksums", [us, "bulk", "1500"], "bulk_mtu1500", [lx, "bulk"], "bulk",
+         None),
+        ("connection rate", [us, "rate"], "conn_rate", [lx, "rate"], "conn_rate", None),
+        ("latency p50", [us, "latency"], "latency_p50", [lx, "latency"], "latency_p50", None),
+        ("latency p99", [us, "latency"], "latency_p99", [lx, "latency"], "latency_p99", None),
+        ("scale", [us, "scale"], None, None, None, None),
     ]
+    # One row's ustack command runs with its own environment.
+    uenv = {"bulk MTU 1500, stack checksums": {"BENCH_CSUM": "1"}}
+    if long_run:
+        plan.append(("scale 1M", [us, "scale"], None, None, None, None))
+        uenv["scale 1M"] = {"BENCH_SCALE_MAX": "1000000", "BENCH_SCALE_ONLY": "1000000"}
+    if why_not:
+        print(f"bench: skipping TUN and veth benchmarks: {why_not}")
+    else:
+        tns = ns.tun()
+        inns = ["ip", "netns", "exec", tns, tun]
+        conns = os.environ.get("BENCH_TUN_CONNS", "20000")
+        for mtu in (1500, big):
+            venv = ns.veth(mtu)
+            for d, what in (("tx", "ustack to Linux"), ("rx", "Linux to ustack")):
+                plan.append((f"TUN bulk {what} MTU {mtu}", inns + [f"bulk-{d}", str(mtu)],
+                             f"tun_bulk_{d}_mtu{mtu}", [lx, "bulk"], "bulk", venv))
+            if mtu == 1500:
+                vrate = dict(venv, BENCH_CONNS=conns)
+                plan += [
+                    ("TUN connection rate (veth)", inns + ["rate"], "tun_conn_rate", [lx, "rate"],
+                     "conn_rate", vrate),
+                    ("TUN latency p50 (veth)", inns + ["latency"], "tun_latency_p50", [lx, "latency"],
+                     "latency_p50", venv),
+                    ("TUN latency p99 (veth)", inns + ["latency"], "tun_latency_p99", [lx, "latency"],
+                     "latency_p99", venv),
+                ]
     cache = {}  # one run of a command serves every result it prints
 
-    def measure(cmd, i):
-        key = (tuple(cmd), i)
+    def measure(cmd, i, env=None):
+        key = (tuple(cmd), tuple(sorted((env or {}).items())), i)
         if key not in cache:
-            shown = " ".join([os.path.basename(cmd[0])] + cmd[1:])
+            b = cmd.index(tun) if tun in cmd else 0
+            shown = " ".join([os.path.basename(cmd[b])] + cmd[b + 1:])
+            if env:
+                shown = " ".join(f"{k}={v}" for k, v in sorted(env.items())) + " " + shown
             print(f"  run {i + 1}/{runs}: {shown}", flush=True)
-            cache[key] = run(cmd)
+            cache[key] = run(cmd, env)
         return cache[key]
 
     results, info = {}, {}
-    for label, ucmd, ukey, lcmd, lkey, _ in plan:
-        uvals, lvals, uunit = {}, [], {}
-        for i in range(runs):
-            r, _, _ = measure(ucmd, i)
-            for k, (v, unit) in r.items():
-                if ukey is None or k == ukey:
-                    uvals.setdefault(k, []).append(v)
-                    uunit[k] = unit
-            if lcmd:
-                r, inf, _ = measure(lcmd, i)
-                info.update(inf)
-                lvals.append(r[lkey][0])
-        for k, vals in uvals.items():
-            name = label if ukey else k
-            e = {"unit": uunit[k], "higher_is_better": uunit[k] in ("Gbit/s", "conn/s"),
-                 "ustack": stats(vals)}
-            if lvals:
-                e["linux"] = stats(lvals)
-                e["ratio"] = e["ustack"]["median"] / e["linux"]["median"]
-            results[name] = e
+    try:
+        for label, ucmd, ukey, lcmd, lkey, lenv in plan:
+            uvals, lvals, uunit = {}, [], {}
+            for i in range(runs if label != "scale 1M" else 1):
+                r, _, _ = measure(ucmd, i, uenv.get(label))
+                for k, (v, unit) in r.items():
+                    if ukey is None or k == ukey:
+                        uvals.setdefault(k, []).append(v)
+                        uunit[k] = unit
+                if lcmd:
+                    r, inf, _ = measure(lcmd, i, lenv)
+                    info.update(inf)
+                    lvals.append(r[lkey][0])
+            for k, vals in uvals.items():
+                name = label if ukey else (k if label == "scale" else f"{k} (1M run)")
+                e = {"unit": uunit[k], "higher_is_better": uunit[k] in ("Gbit/s", "conn/s"),
+                     "ustack": stats(vals), "command": " ".join(os.path.basename(c) for c in ucmd)}
+                if lcmd:
+                    e["linux_command"] = " ".join(os.path.basename(c) for c in lcmd)
+                if label in uenv:
+                    e["env"] = uenv[label]
+                if lvals:
+                    e["linux"] = stats(lvals)
+                    e["linux_path"] = "veth, offloads off" if lenv else "loopback"
+                    e["ratio"] = e["ustack"]["median"] / e["linux"]["median"]
+                results[name] = e
+    finally:
+        ns.close()
+
+    # Issue 6's targets, as ratios ustack / Linux.
+    targets = {"bulk MTU 65535": 1.0, "bulk MTU 1500": 0.5, "connection rate": 2.0,
+               "TUN bulk ustack to Linux MTU 1500": 0.6, "TUN bulk Linux to ustack MTU 1500": 0.6}
+    for name, t in targets.items():
+        if name in results and "ratio" in results[name]:
+            results[name]["target"] = t
 
     c1, c100 = results.get("pkt_cost_1k"), results.get("pkt_cost_100k")
     if c1 and c100:
@@ -151,8 +260,12 @@ def main():
     meta = {"runs": runs, "bulk_bytes": total, "kernel": platform.release(), "cpus": os.cpu_count(),
             "linux_congestion": info.get("congestion", "?"), "cubic": cubic,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "notes": ["ustack: two stacks, one thread, in-memory link;"
+            "notes": ["ustack: two stacks, one thread, in-memory link with TCP checksum offload"
+                      " (loopback never sums either); BENCH_CSUM=1 row: the stacks sum everything;"
                       " Linux: loopback, server in a 2nd thread",
+                      "TUN rows: ustack on a TUN device in a namespace, the kernel's socket in a"
+                      " 2nd thread; baseline Linux to Linux over veth between two namespaces, same"
+                      f" MTU, offloads off ({ns.offloads})",
                       "bulk: one direction, A to B; Linux loopback MTU is 65536",
                       "connection rate: ustack msl_ms=10 (TIME_WAIT 20 ms), 10 us virtual time"
                       " per cycle; Linux rotates the client's source over 127.1.0.0/16",
@@ -162,13 +275,17 @@ def main():
         json.dump({"meta": meta, "results": results}, f, indent=2)
 
     print()
-    print(f"{'benchmark':34} {'ustack':>14} {'spread':>7} {'Linux':>14} {'spread':>7} {'ratio':>7}  unit")
+    print(f"{'benchmark':40} {'ustack':>14} {'spread':>7} {'Linux':>14} {'spread':>7} {'ratio':>7}"
+          f" {'target':>7}  unit")
     for name, e in results.items():
         u = e["ustack"]
         lxs = e.get("linux")
         lcol = f"{lxs['median']:14.4g} {lxs['spread_pct']:6.1f}%" if lxs else f"{'-':>14} {'':>7}"
         ratio = f"{e['ratio']:7.3f}" if "ratio" in e else f"{'-':>7}"
-        print(f"{name:34} {u['median']:14.4g} {u['spread_pct']:6.1f}% {lcol} {ratio}  {e['unit']}")
+        tgt = e.get("target")
+        tcol = f"{'-':>7}" if tgt is None else f"{tgt:6.2g}" + ("+" if e["ratio"] >= tgt else "!")
+        print(f"{name:40} {u['median']:14.4g} {u['spread_pct']:6.1f}% {lcol} {ratio} {tcol}  {e['unit']}")
+    print("target: the ratio issue 6 asks for; + met, ! not met in this run")
     print(f"\nLinux congestion control: {meta['linux_congestion']}; results in {a.out}")
 
 

@@ -64,7 +64,8 @@ done
 # run by ustack-drill in every build, its "N passed, N failed, N skipped"
 # line added to the totals (scripts in known-failures/ show where ustack
 # and Linux part, and stay out). Each script in tests/scripts-fail/ must
-# fail, naming the line marked "MUST FAIL HERE".
+# fail, naming the line marked "MUST FAIL HERE"; each in tests/scripts-skip/
+# must be skipped for the reason its "MUST SKIP: " line gives.
 sdir=$(dirname "$0")
 for dir in "$@"; do
 	variant=$(basename "$dir")
@@ -90,6 +91,17 @@ for dir in "$@"; do
 		else
 			cat "$log"
 			record "$variant/scripts-fail/$(basename "$s")" 0 1
+		fi
+	done
+	for s in "$sdir"/scripts-skip/*.pkt; do
+		[ -f "$s" ] || continue
+		want=$(sed -n 's|^// MUST SKIP: ||p' "$s" | head -n 1)
+		"$dir/bin/ustack-drill" "$s" >"$log" 2>&1
+		if [ -n "$want" ] && grep "^skip $s: skipped: " "$log" | grep -qF "$want"; then
+			record "$variant/scripts-skip/$(basename "$s")" 1 0
+		else
+			cat "$log"
+			record "$variant/scripts-skip/$(basename "$s")" 0 1
 		fi
 	done
 done
@@ -143,6 +155,9 @@ if [ -d "$here/interop" ] && [ "${USTACK_NO_INTEROP:-0}" != 1 ]; then
 	run_interop transfer
 	run_interop transfer:bad-link IMPAIR=1
 	run_interop sack
+	# Floods of crafted packets (scapy) with a transfer alongside: one
+	# line per attack class (docs/SECURITY.md).
+	run_interop hostile/battery
 fi
 
 echo "$passed passed, $failed failed"

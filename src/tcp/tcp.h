@@ -86,6 +86,7 @@ enum us_timer {
 	US_TM_FIN_WAIT,  /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
 	US_TM_RECLAIM,   /* give drained buffers back once the connection rests */
 	US_TM_RACK,      /* RACK's reordering timer (RFC 8985 6.2) */
+	US_TM_TLP,       /* tail loss probe (RFC 8985 7) */
 	US_TM__COUNT
 };
 
@@ -255,6 +256,10 @@ struct us_tcb {
 	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
+	bool dsack_rcvd;        /* the ACK being processed carried a DSACK */
+	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
+	bool tlp_retrans;       /* ... and it was a retransmission */
+	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */
 	uint32_t sack_lost_total; /* segments marked lost (TCP_INFO) */
 
 	/* Keepalive settings (seconds), Linux's defaults 7200, 75, 9. */
@@ -365,6 +370,9 @@ void us_rack_delivered(struct ustack *st, struct us_tcb *tcb, const struct us_tx
 bool us_rack_detect(struct ustack *st, struct us_tcb *tcb);
 bool us_rack_timer_expired(struct ustack *st, struct us_tcb *tcb);
 void us_rack_dsack(struct ustack *st, struct us_tcb *tcb);
+void us_tlp_schedule(struct ustack *st, struct us_tcb *tcb, bool on_ack);
+bool us_tlp_expired(struct ustack *st, struct us_tcb *tcb);
+void us_tlp_ack(struct ustack *st, struct us_tcb *tcb, bool dsack);
 
 /* tcp_reass.c */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);
@@ -390,6 +398,8 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb);
 bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_retransmit_head(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r);
+bool us_tcp_send_new_ignoring_cwnd(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_probe(struct ustack *st, struct us_tcb *tcb);
 bool us_tcp_persist_expired(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb);

@@ -498,9 +498,10 @@ static void enter_time_wait(struct ustack *st, struct us_tcb *tcb, const char *c
  * RFC 1122 4.2.3.2 and RFC 5681 4.2, as Linux does them: ACK at once while
  * a connection starts (quickack, up to 16 segments), for out-of-order data
  * and for data that fills a gap; otherwise ACK every second full-sized
- * segment, or after 40 ms.
+ * segment, or after 40 ms. `fin`: the peer's FIN follows the data, which
+ * ends quick ACKs (fin_arrived).
  */
-static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
+static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len, bool fin)
 {
 	/* Linux (tcp_event_data_recv): data after a silence longer than the
 	 * RTO means the sender is restarting its window; ACK quickly again. */
@@ -508,7 +509,7 @@ static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
 		tcb->quickacks = US_QUICKACKS;
 	tcb->last_data_rcv = st->now;
 	tcb->rcv_unacked += len;
-	if (tcb->quickacks) {
+	if (tcb->quickacks && !fin) {
 		tcb->quickacks--;
 		tcb->ack_now = true;
 	} else if (tcb->rcv_unacked >= 2u * us_tcp_rcv_seg(tcb)) {
@@ -552,7 +553,8 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 	if (gap)
 		tcb->ack_now = true; /* RFC 5681 4.2: a gap filled */
 	else
-		ack_data(st, tcb, (uint32_t)moved);
+		ack_data(st, tcb, (uint32_t)moved,
+			 *fin && tcb->state == USTACK_TCP_ESTABLISHED && !SEQ_LT(tcb->rcv_nxt, seq + *plen));
 	/* The FIN counts only if all the data before it was kept. */
 	if (SEQ_LT(tcb->rcv_nxt, seq + *plen))
 		*fin = false;
@@ -567,13 +569,24 @@ static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
 		tcb->rcv_nxt++;
 		tcb->fin_rcvd = true;
 	}
-	tcb->ack_now = true;
 	switch (tcb->state) {
 	case USTACK_TCP_SYN_RECEIVED:
 	case USTACK_TCP_ESTABLISHED:
+		/* Linux (tcp_fin) enters pingpong mode here, which ends quick
+		 * ACKs: once data has come, the FIN's ACK waits for the
+		 * delayed-ACK timer, for the application's reply to carry it.
+		 * Before any data Linux's ACK timeout is still zero: at once. */
+		if (!tcb->last_data_rcv) {
+			tcb->ack_now = true;
+		} else if (!tcb->ack_now && !tcb->ack_delayed) {
+			tcb->ack_delayed = true;
+			us_tcb_timer_set(st, tcb, US_TM_DELACK, st->now + USTACK_MSEC(US_DELACK_MS));
+		}
+		tcb->quickacks = 0;
 		us_tcp_set_state(st, tcb, USTACK_TCP_CLOSE_WAIT, "rcv FIN");
 		return true;
 	case USTACK_TCP_FIN_WAIT_1:
+		tcb->ack_now = true;
 		us_tcp_set_state(st, tcb, USTACK_TCP_CLOSING, "rcv FIN");
 		return true;
 	case USTACK_TCP_FIN_WAIT_2:
@@ -587,6 +600,7 @@ static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
 		us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT, st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms));
 		return false;
 	default:
+		tcb->ack_now = true;
 		return true;
 	}
 }
@@ -774,8 +788,11 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			us_tcp_queue_child(st, tcb);
 	}
 	if (SEQ_GT(h->ack, tcb->snd_max)) {
-		/* RFC 9293 3.10.7.4: an ACK for something not yet sent. */
-		us_tcp_send_ack(st, tcb);
+		/* RFC 9293 3.10.7.4: an ACK for something not yet sent is
+		 * answered with an ACK; RFC 5961 7 asks that such answers be
+		 * limited, else a flood of them is reflected one for one
+		 * (Linux sends nothing in ESTABLISHED, a challenge ACK later). */
+		challenge_ack(st, tcb);
 		drop(st, USTACK_STAT_DROP_TCP_ACK_UNSENT, seg, tcb);
 		return;
 	}
@@ -810,7 +827,13 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			tcb->snd_nxt = tcb->snd_una; /* the original got through after a timeout */
 		us_tcp_acked(st, tcb, h->ack);
 	}
-	if (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, h->ack))) {
+	/* RFC 9293 3.10.7.4 takes the window from any segment with
+	 * SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK. Linux (tcp_may_update_window)
+	 * wants new data acknowledged, a newer SEQ, or, with the same SEQ, a
+	 * window that grows or closes: a smaller window repeating the last
+	 * numbers may be an old segment reordered, and is ignored. */
+	if (acked || SEQ_LT(tcb->snd_wl1, seq) ||
+	    (tcb->snd_wl1 == seq && (peer_wnd > tcb->snd_wnd || peer_wnd == 0))) {
 		if (peer_wnd > tcb->snd_wnd)
 			tcb->backoff = 0; /* the window opened: probing starts over */
 		tcb->snd_wnd = peer_wnd;

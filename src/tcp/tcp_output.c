@@ -420,7 +420,7 @@ static uint32_t persist_interval_us(struct ustack *st, const struct us_tcb *tcb)
 
 /* Sends the record r again (RFC 6675 NextSeg rule 1), its data cut to the
  * MSS, with the FIN if the record holds it. */
-static void retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
+void us_tcp_retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
 {
 	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
 	uint32_t data_end = SEQ_LT(r->end, fin_seq) ? r->end : fin_seq;
@@ -439,7 +439,7 @@ static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
 		return;
 	struct us_txseg *r;
 	while (us_sack_pipe_segs(tcb) < tcb->cwnd / tcb->snd_mss && (r = us_sack_next_lost(tcb)))
-		retransmit_rec(st, tcb, r);
+		us_tcp_retransmit_rec(st, tcb, r);
 }
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
@@ -454,6 +454,19 @@ void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 		 * the window: only a probe can (RFC 9293 3.8.6.1). */
 		us_tcb_timer_set(st, tcb, US_TM_PERSIST, st->now + USTACK_USEC(persist_interval_us(st, tcb)));
 	}
+}
+
+/* RFC 8985 7.3: a probe sends one new segment if the peer's window has
+ * room for it, whatever the congestion window says (Linux's
+ * tcp_send_loss_probe). */
+bool us_tcp_send_new_ignoring_cwnd(struct ustack *st, struct us_tcb *tcb)
+{
+	uint32_t cwnd = tcb->cwnd;
+	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
+	tcb->cwnd = flight + tcb->snd_mss;
+	bool sent = output_next(st, tcb, false);
+	tcb->cwnd = cwnd;
+	return sent;
 }
 
 bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb)

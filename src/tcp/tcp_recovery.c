@@ -103,6 +103,7 @@ void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb)
 	tcb->recover = tcb->snd_max;
 	tcb->ca_state = US_CA_RECOVERY;
 	tcb->prr_delivered = tcb->prr_out = 0;
+	tcb->tlp_out = false; /* Linux's tcp_init_cwnd_reduction: the probe's episode is this one */
 }
 
 static void grow(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t flight_before)
@@ -122,6 +123,7 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 {
 	bool rack = st->sys.tcp_recovery & 1;
 	uint32_t lost_before = tcb->txq.lost;
+	us_tlp_ack(st, tcb, tcb->dsack_rcvd);
 	if (rack)
 		us_rack_detect(st, tcb);
 	if (tcb->ca_state == US_CA_RECOVERY && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
@@ -150,6 +152,10 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 		if (tcb->tm[US_TM_RTO] > st->now + USTACK_USEC(wait))
 			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
 	}
+	/* RFC 8985 7.2: an ACK that moves SND.UNA restarts the probe
+	 * timeout; leaving the open state cancels it. */
+	if (acked || tcb->ca_state != US_CA_OPEN || tcb->txq.sacked)
+		us_tlp_schedule(st, tcb, true);
 	if (tcb->ca_state == US_CA_RECOVERY) {
 		us_tcp_prr(st, tcb, delivered, acked > 0, tcb->txq.lost > lost_before);
 		return;

@@ -259,6 +259,9 @@ void us_sack_rto(struct us_tcb *tcb)
 	}
 	q->lost_hint = tcb->snd_una;
 	q->sack_high = tcb->snd_una;
+	tcb->tlp_out = false;
+	us_tcb_timer_stop(tcb, US_TM_TLP);
+	us_tcb_timer_stop(tcb, US_TM_RACK);
 }
 
 /* RFC 6675 4 pipe: bytes in flight, neither SACKed nor taken for lost,
@@ -316,6 +319,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 {
 	struct us_txq *q = &tcb->txq;
 	uint32_t delivered = 0, una = tcb->snd_una;
+	tcb->dsack_rcvd = false;
 	if (!tcb->sack_ok)
 		return 0;
 	if (q->broken) {
@@ -360,6 +364,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 		 * network's duplicate) was not needed. */
 		us_count(st, USTACK_STAT_TCP_DSACK_RECV);
 		us_rack_dsack(st, tcb);
+		tcb->dsack_rcvd = true;
 		first = 1;
 	}
 	for (int b = first; b < opt->nsack; b++) {

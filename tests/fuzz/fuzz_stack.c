@@ -82,7 +82,9 @@ static void output(void *ctx, const struct iovec *iov, int iovcnt)
 	for (int i = 0; i < NCONN; i++) {
 		struct conn *c = &W->c[i];
 		if (t.h.dport == c->sport && t.h.sport == c->dport) {
-			if ((t.h.flags & USTACK_TCP_SYN) && !c->has_iss) {
+			/* Every SYN: a connection reopened on the same ports
+			 * (from TIME_WAIT) has a new ISS. */
+			if (t.h.flags & USTACK_TCP_SYN) {
 				c->has_iss = true;
 				c->iss = t.h.seq;
 			}

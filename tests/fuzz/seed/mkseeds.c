@@ -149,8 +149,11 @@ static void tap(void *ctx, ustack_time_t t, const void *pkt, size_t len)
 		return;
 	const struct ustack_tcp_segment *h = &tcp.h;
 	if (ip.dst != ME) {
-		/* The stack under test sent it: its ISS from its SYN. */
-		if ((h->flags & USTACK_TCP_SYN) && !r->has_iss) {
+		/* The stack under test sent it: its ISS from its SYN, anew
+		 * for a connection reopened on the same ports, as
+		 * fuzz_stack does. The peer's stays that of its first SYN,
+		 * so a second one keeps its place in sequence space. */
+		if (h->flags & USTACK_TCP_SYN) {
 			r->has_iss = true;
 			r->iss = h->seq;
 		}
@@ -424,6 +427,7 @@ static void rec_free(struct rec *r)
 static void stack_seeds(void)
 {
 	struct rec r;
+	const struct ustack_link_params lost = { .loss = 1.0 };
 	for (int active = 0; active < 2; active++) {
 		const char *side = active ? "client" : "server";
 		char name[64];
@@ -519,9 +523,39 @@ static void stack_seeds(void)
 		rec_free(&r);
 	}
 
+	/* TIME_WAIT: the stack closes first and its last ACK is lost, so
+	 * the peer's FIN comes again; then the peer opens a new connection
+	 * from the same port, which TIME_WAIT must let through. */
+	rec_init(&r, false, 91);
+	open_conn(&r);
+	exchange(&r, 100, 100);
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	ustack_getsockname(r.a, r.afd, (struct sockaddr *)&from, &flen);
+	s_close(&r, 3);
+	run(&r, 100);
+	ustack_close(r.a, r.afd);
+	run(&r, 5);
+	ustack_sim_set_link(r.sim, ME, PEER, &lost);
+	run(&r, 30);
+	ustack_sim_set_link(r.sim, ME, PEER, NULL);
+	run(&r, 3000);
+	r.afd = ustack_socket(r.a, AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	ustack_setsockopt(r.a, r.afd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ustack_bind(r.a, r.afd, (struct sockaddr *)&from, sizeof(from));
+	struct sockaddr_in srv = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(ME) };
+	ustack_connect(r.a, r.afd, (struct sockaddr *)&srv, sizeof(srv));
+	run(&r, 100);
+	r.sfd = ustack_accept(r.s, r.lfd, NULL, NULL);
+	op(&r, T_ACCEPT);
+	exchange(&r, 50, 50);
+	peer_closes_first(&r);
+	rec_save(&r, "server-time-wait-reopened");
+	rec_free(&r);
+
 	/* The stack's SYN goes unanswered a while, then the peer refuses. */
 	rec_init(&r, true, 71);
-	struct ustack_link_params lost = { .loss = 1.0 };
 	ustack_sim_set_link(r.sim, ME, PEER, &lost);
 	op(&r, T_CONNECT);
 	put16(&r.prog, 0);
