@@ -367,9 +367,13 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
 	uint32_t rwnd = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
 	/* With SACK, what the peer holds or has lost is not in flight
-	 * (RFC 6675 pipe); this is also what lets limited transmit (RFC 3042)
-	 * send new data as SACKs arrive. */
-	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
+	 * (RFC 6675 pipe); without, each duplicate ACK stands for a segment
+	 * that left (Linux's tcp_add_reno_sack). This is also what lets
+	 * limited transmit (RFC 3042) send new data as SACKs or duplicates
+	 * arrive. */
+	uint32_t flight = us_sack_active(tcb)				 ? us_sack_pipe(tcb)
+			  : tcb->dupacks && tcb->ca_state != US_CA_LOSS ? us_tcp_newreno_pipe(tcb)
+									 : tcb->snd_nxt - tcb->snd_una;
 	uint32_t cwnd = tcb->cwnd > flight ? tcb->cwnd - flight : 0;
 	uint32_t usable = rwnd < cwnd ? rwnd : cwnd;
 	if (force && usable == 0)
@@ -444,6 +448,15 @@ static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	if (tcb->frto_new) {
+		/* RFC 5682 3.1 step 2b: new data, not retransmissions. */
+		tcb->frto_new = false;
+		while (output_next(st, tcb, false))
+			;
+		if (tcb->snd_max != tcb->recover)
+			return;
+		tcb->frto = false; /* nothing new could go: conventional recovery */
+	}
 	retransmit_lost(st, tcb);
 	while (output_next(st, tcb, false))
 		;

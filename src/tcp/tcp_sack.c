@@ -264,6 +264,18 @@ void us_sack_rto(struct us_tcb *tcb)
 	us_tcb_timer_stop(tcb, US_TM_RACK);
 }
 
+/* RFC 5682 (Linux's tcp_undo_cwnd_reduction): the timeout was spurious;
+ * nothing is taken for lost any more. */
+void us_sack_unmark_lost(struct us_tcb *tcb)
+{
+	struct us_txq *q = &tcb->txq;
+	for (uint32_t i = 0; i < q->n && q->lost; i++) {
+		struct us_txseg *r = us_sack_at(tcb, i);
+		if (r->flags & US_TX_LOST)
+			set_flags(q, r, (uint8_t)(r->flags & ~US_TX_LOST));
+	}
+}
+
 /* RFC 6675 4 pipe: bytes in flight, neither SACKed nor taken for lost,
  * plus retransmissions in flight. */
 uint32_t us_sack_pipe(const struct us_tcb *tcb)
@@ -320,6 +332,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 	struct us_txq *q = &tcb->txq;
 	uint32_t delivered = 0, una = tcb->snd_una;
 	tcb->dsack_rcvd = false;
+	tcb->orig_delivered = false;
 	if (!tcb->sack_ok)
 		return 0;
 	if (q->broken) {
@@ -334,6 +347,8 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 			if (!(r->flags & US_TX_SACKED)) {
 				delivered++;
 				us_rack_delivered(st, tcb, r);
+				if (!(r->flags & US_TX_EVER))
+					tcb->orig_delivered = true;
 			}
 			set_flags(q, r, 0);
 			q->head = (q->head + 1) & (q->cap - 1);
@@ -381,6 +396,10 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 				continue;
 			if (!(r->flags & US_TX_EVER) && SEQ_LT(r->end, q->sack_high))
 				tcb->reord_seen = true; /* delivered past a later one */
+			/* Linux's FLAG_ORIG_SACK_ACKED: only what was sent
+			 * before the timeout counts (F-RTO step 3b). */
+			if (!(r->flags & US_TX_EVER) && SEQ_LEQ(r->end, tcb->recover))
+				tcb->orig_delivered = true;
 			set_flags(q, r, US_TX_SACKED | (r->flags & US_TX_EVER));
 			delivered++;
 			us_rack_delivered(st, tcb, r);
