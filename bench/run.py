@@ -117,7 +117,7 @@ def can_use_namespaces():
     return None
 
 
-def callgrind(binary, mode):
+def callgrind(binary, mode, env=None):
     vg = shutil.which("valgrind")
     if not vg:
         return None
@@ -125,7 +125,8 @@ def callgrind(binary, mode):
         out = os.path.join(d, "cg.out")
         p = subprocess.run([vg, "--tool=callgrind", f"--callgrind-out-file={out}",
                             "--toggle-collect=bench_cg_measure*", binary, mode],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, **env) if env else None)
         if p.returncode != 0:
             sys.stderr.write(p.stderr)
             return None
@@ -250,12 +251,18 @@ def main():
                                                     "runs": [v]}}
 
     print("  callgrind: instructions in ustack_input for one packet", flush=True)
-    for mode, label in (("data", "instr: data segment in"), ("data_ack", "instr: data segment in, ACK out"),
-                        ("ack", "instr: pure ACK in")):
-        n = callgrind(cg, mode)
-        if n is not None:
-            results[label] = {"unit": "instr", "higher_is_better": False,
-                              "ustack": {"median": n, "min": n, "max": n, "spread_pct": 0.0, "runs": [n]}}
+    for csum in ("0", "1"):
+        for mode, label in (("data", "instr: data segment in"),
+                            ("data_ack", "instr: data segment in, ACK out"),
+                            ("ack", "instr: pure ACK in")):
+            n = callgrind(cg, mode, {"BENCH_CSUM": csum})
+            if n is not None:
+                name = label + (", stack checksums" if csum == "1" else "")
+                results[name] = {"unit": "instr", "higher_is_better": False,
+                                 "ustack": {"median": n, "min": n, "max": n, "spread_pct": 0.0,
+                                            "runs": [n]},
+                                 "command": f"BENCH_CSUM={csum} valgrind --tool=callgrind"
+                                            f" --toggle-collect='bench_cg_measure*' bench_cg {mode}"}
 
     meta = {"runs": runs, "bulk_bytes": total, "kernel": platform.release(), "cpus": os.cpu_count(),
             "linux_congestion": info.get("congestion", "?"), "cubic": cubic,
