@@ -170,6 +170,7 @@ def main():
         ("latency p50", [us, "latency"], "latency_p50", [lx, "latency"], "latency_p50", None),
         ("latency p99", [us, "latency"], "latency_p99", [lx, "latency"], "latency_p99", None),
         ("scale", [us, "scale"], None, None, None, None),
+        ("checksum", [os.path.join(a.bin, "bench_csum")], None, None, None, None),
     ]
     # One row's ustack command runs with its own environment.
     uenv = {"bulk MTU 1500, stack checksums": {"BENCH_CSUM": "1"}}
@@ -227,8 +228,8 @@ def main():
                     info.update(inf)
                     lvals.append(r[lkey][0])
             for k, vals in uvals.items():
-                name = label if ukey else (k if label == "scale" else f"{k} (1M run)")
-                e = {"unit": uunit[k], "higher_is_better": uunit[k] in ("Gbit/s", "conn/s"),
+                name = label if ukey else (f"{k} (1M run)" if label == "scale 1M" else k)
+                e = {"unit": uunit[k], "higher_is_better": uunit[k] in ("Gbit/s", "conn/s", "GB/s"),
                      "ustack": stats(vals), "command": " ".join(os.path.basename(c) for c in ucmd)}
                 if lcmd:
                     e["linux_command"] = " ".join(os.path.basename(c) for c in lcmd)
