@@ -167,17 +167,19 @@ static struct us_tcb *child_new(struct ustack *st, struct us_tcb *lst, const str
 
 /*
  * The SYN queue is full: answer with a SYN cookie (tcp_syncookie.c) and
- * keep nothing. The SYN-ACK is the one a child would have sent: the same
- * options, window and shift.
+ * keep nothing. The SYN-ACK is the one a child would have sent (window,
+ * shift, options), but for what the cookie cannot carry.
  */
 static void send_cookie(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
 {
 	const struct ustack_tcp_segment *h = &seg->h;
 	const struct ustack_tcp_options *po = &h->opt;
 	struct us_tuple t = { h->daddr, h->saddr, h->dport, h->sport };
+	/* Without timestamps there is nowhere to keep window scale and
+	 * SACK-permitted, so, as Linux does, the SYN-ACK offers neither. */
 	bool ts = st->sys.tcp_timestamps && (po->present & USTACK_OPT_TS);
-	bool sack = st->sys.tcp_sack && (po->present & USTACK_OPT_SACK_PERM);
-	bool ws = st->sys.tcp_window_scaling && (po->present & USTACK_OPT_WSCALE);
+	bool sack = ts && st->sys.tcp_sack && (po->present & USTACK_OPT_SACK_PERM);
+	bool ws = ts && st->sys.tcp_window_scaling && (po->present & USTACK_OPT_WSCALE);
 	uint16_t rcv_mss = (uint16_t)(st->cfg.mtu - 40);
 	struct us_tcp_out o;
 	memset(&o, 0, sizeof(o));

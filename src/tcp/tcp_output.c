@@ -182,11 +182,23 @@ uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 	if (w > (65535u << ws))
 		w = 65535u << ws;
 	uint32_t field = w >> ws;
-	if ((field << ws) < cur)
-		field = (cur + (1u << ws) - 1) >> ws; /* rounding must not shrink either */
+	/* Scaling truncates. Linux rounds a held window up rather than let
+	 * the edge seem to move back; but rounding up on every ACK while the
+	 * reader sleeps moves the edge up to 2^ws - 1 bytes further each time,
+	 * until the window promises more than the buffer and in-window data
+	 * is dropped (RFC 7323 appendix F; bench/RESULTS.md, TUN). So round up
+	 * only while the edge stays within 2^ws - 1 bytes of the buffer's
+	 * end; past that the edge seems to move back by less than 2^ws, which
+	 * RFC 7323 2.4 lets a sender see, and the edge committed to (rcv_adv,
+	 * what input accepts) stays. */
+	uint32_t up = (cur + (1u << ws) - 1) >> ws;
+	if ((field << ws) < cur && (up << ws) < space + (1u << ws))
+		field = up;
 	if (field > 65535)
 		field = 65535;
-	tcb->rcv_adv = tcb->rcv_nxt + (field << ws);
+	uint32_t edge = tcb->rcv_nxt + (field << ws);
+	if (SEQ_GT(edge, tcb->rcv_adv) || !SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt))
+		tcb->rcv_adv = edge;
 	return (uint16_t)field;
 }
 

@@ -7,7 +7,7 @@
  * The sequence number, in RFC 4987's layout:
  *   bits 31-27  a minute counter, modulo 32
  *   bits 26-24  an index into a table of MSS values (the largest entry
- *               not above the peer's MSS)
+ *               not above the peer's MSS; Linux's four)
  *   bits 23-0   a keyed SipHash of the four-tuple, the peer's ISN, the
  *               full counter and the index
  * An ACK is believed for three minutes (Linux's MAX_SYNCOOKIE_AGE: the
@@ -25,9 +25,11 @@
 #define COOKIE_MAX_AGE 2 /* ticks before the current one still believed */
 #define COOKIE_HASH_MASK 0xffffffu
 
-/* The MSS values a cookie can carry: the common ones (RFC 879's 536,
- * tunnels and PPPoE below 1460, Ethernet, jumbo frames). */
-static const uint16_t mss_table[8] = { 536, 1220, 1300, 1400, 1440, 1452, 1460, 8960 };
+/* The MSS values a cookie can carry: Linux's msstab, so that a cookie
+ * connection sends the segments Linux's would (1300 for a peer's 1400).
+ * RFC 4987's three bits would hold eight. */
+static const uint16_t mss_table[] = { 536, 1300, 1440, 1460 };
+#define MSS_N (sizeof(mss_table) / sizeof(mss_table[0]))
 
 #define TS_OPT_BITS 6
 #define TS_OPT_WS_NONE 0xf
@@ -49,7 +51,7 @@ static uint32_t cookie_hash(struct ustack *st, const struct us_tuple *t, uint32_
 uint32_t us_syncookie_isn(struct ustack *st, const struct us_tuple *t, uint32_t peer_isn, uint16_t peer_mss)
 {
 	uint32_t idx = 0;
-	while (idx + 1 < 8 && mss_table[idx + 1] <= peer_mss)
+	while (idx + 1 < MSS_N && mss_table[idx + 1] <= peer_mss)
 		idx++;
 	uint32_t c = counter(st);
 	return (c & 31) << 27 | idx << 24 | cookie_hash(st, t, peer_isn, c, idx);
@@ -58,6 +60,8 @@ uint32_t us_syncookie_isn(struct ustack *st, const struct us_tuple *t, uint32_t 
 int us_syncookie_check(struct ustack *st, const struct us_tuple *t, uint32_t cookie, uint32_t peer_isn)
 {
 	uint32_t now = counter(st), idx = cookie >> 24 & 7;
+	if (idx >= MSS_N)
+		return -1;
 	for (uint32_t age = 0; age <= COOKIE_MAX_AGE && age <= now; age++) {
 		uint32_t c = now - age;
 		if ((c & 31) == cookie >> 27)

@@ -1,22 +1,28 @@
 /*
- * SYN-ACKs compared with Linux's (tests/interop/synack.sh runs it as root in
- * a network namespace of its own).
+ * SYN-ACKs compared with Linux's (tests/interop/synack.sh runs it as root,
+ * in two network namespaces of its own).
  *
  * Each row of the table is a SYN (which of MSS, SACK-permitted, timestamps
  * and window scale it offers, and the MSS value), the MTU and the sysctls
- * both sides use (tcp_rmem, tcp_timestamps, tcp_sack, tcp_window_scaling).
- * The SYN goes through a TUN device to a listening socket of the kernel,
- * and into a fresh ustack instance with the same settings; the two SYN-ACKs
- * must agree field by field (flags, ACK, window, option bytes and layout),
- * except the ISN and the TS value, which are each side's own.
+ * both sides use (tcp_rmem, net.core.rmem_max, tcp_timestamps, tcp_sack,
+ * tcp_window_scaling). The two SYN-ACKs must agree field by field (flags,
+ * ACK, window, option bytes and layout), except the ISN and the TS value,
+ * which are each side's own.
  *
- * ustack gets the packet by ustack_input, the entry point the TUN driver
- * calls, and its settings by ustack_sysctl_set under Linux's names.
+ *   synack kernel         the SYNs go through a TUN device (tun0) to a
+ *                         listening socket of the kernel; one line per
+ *                         row on stdout: the SYN-ACK, normalised
+ *   synack ustack BIN K   for each row, BIN/ustack-echo serves on its own
+ *                         TUN device (ustack0) with the row's --mtu and
+ *                         --sysctl settings, the SYN goes to it through a
+ *                         raw socket, and its SYN-ACK is read back on
+ *                         ustack0 and compared with line K of the kernel's
+ *                         answers; "N passed, M failed" ends the output
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if.h>
+#include <net/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,6 +31,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <unistd.h>
 
 #include <ustack/socket.h>
@@ -33,8 +44,12 @@
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
 
-#define KADDR 0xc6120001u /* 198.18.0.1: the listener, kernel or ustack */
-#define PADDR 0xc6130001u /* 198.19.0.1: the peer sending SYNs */
+/* The kernel's test: the listener at 198.18.0.1 on tun0, SYNs from
+ * 198.19.0.1. ustack's: ustack-echo at 198.18.0.2 on ustack0, SYNs from the
+ * kernel's side of it, 198.18.0.1 (tests/interop/lib.sh's addresses). */
+#define KADDR 0xc6120001u
+#define PADDR 0xc6130001u
+#define UADDR 0xc6120002u
 
 struct row {
 	char name[96];
@@ -66,11 +81,12 @@ static int set_sysctl(const char *name, unsigned v)
 }
 
 /* The SYN of a row, as an IPv4 packet; returns its length. */
-static size_t build_syn(const struct row *r, uint16_t sport, uint16_t dport, uint8_t *buf)
+static size_t build_syn(const struct row *r, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+			uint8_t *buf)
 {
 	struct ustack_tcp_segment seg = {
-		.saddr = PADDR,
-		.daddr = KADDR,
+		.saddr = src,
+		.daddr = dst,
 		.sport = sport,
 		.dport = dport,
 		.seq = 1000000,
@@ -95,14 +111,14 @@ static size_t build_syn(const struct row *r, uint16_t sport, uint16_t dport, uin
 	uint8_t *th = buf + US_IPV4_HDR_MIN;
 	size_t hl = us_tcp_build(th, &seg);
 	/* The checksum over the pseudo-header (RFC 9293 3.1). */
-	uint32_t sum = (PADDR >> 16) + (PADDR & 0xffff) + (KADDR >> 16) + (KADDR & 0xffff) + 6 + (uint32_t)hl;
+	uint32_t sum = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + 6 + (uint32_t)hl;
 	for (size_t i = 0; i < hl; i += 2)
 		sum += (uint32_t)th[i] << 8 | th[i + 1];
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	th[16] = (uint8_t)(~sum >> 8);
 	th[17] = (uint8_t)~sum;
-	struct us_ipv4 ip = { .ttl = 64, .proto = US_IP_PROTO_TCP, .src = PADDR, .dst = KADDR };
+	struct us_ipv4 ip = { .ttl = 64, .proto = US_IP_PROTO_TCP, .src = src, .dst = dst };
 	return us_ipv4_build(buf, &ip, hl) + hl;
 }
 
@@ -132,7 +148,7 @@ static bool take_answer(const uint8_t *pkt, size_t len, uint16_t sport, struct a
 		return false;
 	struct us_tcp seg;
 	uint32_t src = (uint32_t)pkt[12] << 24 | (uint32_t)pkt[13] << 16 | (uint32_t)pkt[14] << 8 | pkt[15];
-	if (us_tcp_parse(th, len - ihl, src, PADDR, false, &seg))
+	if (us_tcp_parse(th, len - ihl, src, 0, false, &seg))
 		return false;
 	a->ok = true;
 	a->ack = seg.h.ack;
@@ -198,7 +214,7 @@ static int kernel_answer(const struct row *r, uint16_t port, struct answer *a)
 	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 8))
 		return -1;
 	uint8_t syn[128], buf[65536];
-	size_t n = build_syn(r, 40000, port, syn);
+	size_t n = build_syn(r, PADDR, KADDR, 40000, port, syn);
 	if (write(tun_fd, syn, n) != (ssize_t)n) {
 		close(s);
 		return -1;
@@ -213,62 +229,87 @@ static int kernel_answer(const struct row *r, uint16_t port, struct answer *a)
 	return a->ok ? 0 : -1;
 }
 
-/* ---- ustack, in memory ---- */
+/* ---- ustack, behind its own TUN device ---- */
 
-static void on_output(void *ctx, const struct iovec *iov, int iovcnt)
+static pid_t server;
+
+static void stop_server(void)
 {
-	struct answer *a = ctx;
-	uint8_t buf[2048];
-	size_t len = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		if (len + iov[i].iov_len > sizeof(buf))
-			return;
-		memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
-		len += iov[i].iov_len;
+	if (server > 0) {
+		kill(server, SIGTERM);
+		waitpid(server, NULL, 0);
+		server = 0;
 	}
-	if (!a->ok)
-		take_answer(buf, len, 40000, a);
 }
 
-static int ustack_answer(const struct row *r, uint16_t port, struct answer *a)
+/* Starts ustack-echo with the row's settings; waits until ustack0 is up. */
+static int start_server(const char *bin, const struct row *r, uint16_t port)
 {
-	struct ustack_config cfg = {
-		.addr = KADDR,
-		.netmask = 0xfffe0000u,
-		.mtu = (uint16_t)r->mtu,
-		.output = on_output,
-		.output_ctx = a,
-		.seed = port,
-	};
-	struct ustack *st;
-	if (ustack_create(&cfg, &st))
+	char path[512], sport[16], mtu[16], rm[80], rmax[48], ts[48], sack[48], ws[48];
+	snprintf(path, sizeof(path), "%s/ustack-echo", bin);
+	snprintf(sport, sizeof(sport), "%u", port);
+	snprintf(mtu, sizeof(mtu), "%d", r->mtu);
+	snprintf(rm, sizeof(rm), "net.ipv4.tcp_rmem=%u %u %u", r->rmem[0], r->rmem[1], r->rmem[2]);
+	snprintf(rmax, sizeof(rmax), "net.core.rmem_max=%u", rmem_max);
+	snprintf(ts, sizeof(ts), "net.ipv4.tcp_timestamps=%d", r->sys_ts);
+	snprintf(sack, sizeof(sack), "net.ipv4.tcp_sack=%d", r->sys_sack);
+	snprintf(ws, sizeof(ws), "net.ipv4.tcp_window_scaling=%d", r->sys_ws);
+	server = fork();
+	if (server < 0)
 		return -1;
-	char v[64];
-	snprintf(v, sizeof(v), "%u %u %u", r->rmem[0], r->rmem[1], r->rmem[2]);
-	int bad = ustack_sysctl_set(st, "net.ipv4.tcp_rmem", v);
-	snprintf(v, sizeof(v), "%u", rmem_max);
-	bad |= ustack_sysctl_set(st, "net.core.rmem_max", v);
-	snprintf(v, sizeof(v), "%d", r->sys_ts);
-	bad |= ustack_sysctl_set(st, "net.ipv4.tcp_timestamps", v);
-	snprintf(v, sizeof(v), "%d", r->sys_sack);
-	bad |= ustack_sysctl_set(st, "net.ipv4.tcp_sack", v);
-	snprintf(v, sizeof(v), "%d", r->sys_ws);
-	bad |= ustack_sysctl_set(st, "net.ipv4.tcp_window_scaling", v);
-	if (bad) {
-		ustack_destroy(st);
-		return -1;
+	if (server == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execl(path, path, "server", "--port", sport, "--mtu", mtu, "--sysctl", rm, "--sysctl", rmax,
+		      "--sysctl", ts, "--sysctl", sack, "--sysctl", ws, (char *)NULL);
+		_exit(127);
 	}
-	ustack_time_t now = USTACK_SEC(100);
-	int fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(KADDR) };
+	for (int i = 0; i < 200; i++) {
+		if (system("ip -4 addr show dev ustack0 2>/dev/null | grep -q 198.18.0.1") == 0) {
+			usleep(50000);
+			return 0;
+		}
+		if (waitpid(server, NULL, WNOHANG) == server) {
+			server = 0;
+			return -1;
+		}
+		usleep(25000);
+	}
+	stop_server();
+	return -1;
+}
+
+static int ustack_answer(const char *bin, const struct row *r, uint16_t port, struct answer *a)
+{
+	if (start_server(bin, r, port))
+		return -1;
 	int rc = -1;
-	if (fd >= 0 && !ustack_bind(st, fd, (struct sockaddr *)&sa, sizeof(sa)) && !ustack_listen(st, fd, 8)) {
-		uint8_t syn[128];
-		size_t n = build_syn(r, 40000, port, syn);
-		ustack_input(st, now, syn, n);
-		rc = a->ok ? 0 : -1;
+	int raw = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	int cap = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+				  .sll_ifindex = (int)if_nametoindex("ustack0") };
+	if (raw >= 0 && cap >= 0 && ll.sll_ifindex > 0 && !bind(cap, (struct sockaddr *)&ll, sizeof(ll))) {
+		uint8_t syn[128], buf[65536];
+		size_t n = build_syn(r, KADDR, UADDR, 40000, port, syn);
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(UADDR) };
+		if (sendto(raw, syn, n, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)n) {
+			struct pollfd p = { .fd = cap, .events = POLLIN };
+			while (!a->ok && poll(&p, 1, 2000) == 1) {
+				ssize_t got = recv(cap, buf, sizeof(buf), 0);
+				if (got > 0)
+					take_answer(buf, (size_t)got, 40000, a);
+			}
+			rc = a->ok ? 0 : -1;
+		}
 	}
-	ustack_destroy(st);
+	if (raw >= 0)
+		close(raw);
+	if (cap >= 0)
+		close(cap);
+	stop_server();
 	return rc;
 }
 
@@ -342,7 +383,16 @@ static void make_table(void)
 	add("wscale 14 offered")->ws = 14;
 }
 
-int main(void)
+/* An answer as one line: the compared bytes in hex, then the text. */
+static void put_answer(FILE *f, const struct answer *a)
+{
+	fprintf(f, "%08x.%02x.%04x.", a->ack - 1000000u, a->flags, a->win);
+	for (size_t i = 0; i < a->optlen; i++)
+		fprintf(f, "%02x", a->opt[i]);
+	fprintf(f, " %s\n", a->text);
+}
+
+static void read_rmem_max(void)
 {
 	FILE *f = fopen("/proc/sys/net/core/rmem_max", "r");
 	unsigned v = 212992;
@@ -352,29 +402,88 @@ int main(void)
 		fclose(f);
 	}
 	rmem_max = v;
+}
+
+static int run_kernel(void)
+{
 	if (tun_open()) {
-		printf("FAIL synack: cannot set up tun0: %s\n0 passed, 1 failed\n", strerror(errno));
+		fprintf(stderr, "cannot set up tun0: %s\n", strerror(errno));
 		return 1;
 	}
-	make_table();
+	for (int i = 0; i < nrows; i++) {
+		struct answer k = { 0 };
+		if (kernel_answer(&rows[i], (uint16_t)(5000 + i), &k))
+			printf("none\n");
+		else
+			put_answer(stdout, &k);
+	}
+	return 0;
+}
+
+static int run_ustack(const char *bin, const char *kfile)
+{
+	FILE *kf = fopen(kfile, "r");
+	if (!kf) {
+		printf("FAIL synack: %s: %s\n0 passed, 1 failed\n", kfile, strerror(errno));
+		return 1;
+	}
 	int pass = 0, fail = 0;
+	char kline[512], uline[512];
 	for (int i = 0; i < nrows; i++) {
 		struct row *r = &rows[i];
-		uint16_t port = (uint16_t)(5000 + i);
-		struct answer k = { 0 }, u = { 0 };
-		int ek = kernel_answer(r, port, &k), eu = ustack_answer(r, port, &u);
-		if (ek || eu) {
-			printf("FAIL %s: no SYN-ACK from %s\n", r->name, ek ? "the kernel" : "ustack");
-			fail++;
-		} else if (k.ack != u.ack || k.flags != u.flags || k.win != u.win || k.optlen != u.optlen ||
-			   memcmp(k.opt, u.opt, k.optlen)) {
-			printf("FAIL %s\n  linux:  %s\n  ustack: %s\n", r->name, k.text, u.text);
+		struct answer u = { 0 };
+		if (!fgets(kline, sizeof(kline), kf))
+			snprintf(kline, sizeof(kline), "none\n");
+		if (ustack_answer(bin, r, (uint16_t)(5000 + i), &u)) {
+			snprintf(uline, sizeof(uline), "none\n");
+		} else {
+			FILE *m = fmemopen(uline, sizeof(uline), "w");
+			put_answer(m, &u);
+			fclose(m);
+		}
+		/* The hex before the first blank is what must agree. */
+		size_t kn = strcspn(kline, " \n"), un = strcspn(uline, " \n");
+		if (!strncmp(kline, "none", 4) || !strncmp(uline, "none", 4) || kn != un || strncmp(kline, uline, kn)) {
+			printf("FAIL %s\n  linux:  %s  ustack: %s", r->name, kline + (kline[kn] ? kn + 1 : kn),
+			       uline + (uline[un] ? un + 1 : un));
 			fail++;
 		} else {
-			printf("ok   %s: %s\n", r->name, k.text);
+			printf("ok   %s: %s", r->name, kline + kn + 1);
 			pass++;
 		}
 	}
+	fclose(kf);
 	printf("%d passed, %d failed\n", pass, fail);
 	return fail != 0;
+}
+
+/* The sysctls the kernel's side sets are its namespace's: in the host's
+ * own namespace they would change the machine's TCP. synack.sh starts it
+ * with `ip netns exec`, so its parent, the script, is in another namespace
+ * (PID 1's may not be readable in a container). */
+static bool own_namespace(void)
+{
+	char path[64];
+	struct stat self, parent;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)getppid());
+	if (stat("/proc/self/ns/net", &self) || stat(path, &parent))
+		return false;
+	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
+}
+
+int main(int argc, char **argv)
+{
+	read_rmem_max();
+	make_table();
+	if (argc == 2 && !strcmp(argv[1], "kernel")) {
+		if (!own_namespace()) {
+			fprintf(stderr, "synack: run it through synack.sh, in a network namespace of its own\n");
+			return 1;
+		}
+		return run_kernel();
+	}
+	if (argc == 4 && !strcmp(argv[1], "ustack"))
+		return run_ustack(argv[2], argv[3]);
+	fprintf(stderr, "usage: synack kernel > answers; synack ustack BIN answers\n");
+	return 2;
 }
