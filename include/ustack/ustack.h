@@ -236,6 +236,7 @@ struct ustack_config {
 	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
 	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
 	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \
+	X(DROP_TCP_MEM_LIMIT, "drop.tcp.mem_limit")                            \
 	X(DROP_TCP_CONN_LIMIT, "drop.tcp.conn_limit")                          \
 	X(DROP_TCP_PAWS, "drop.tcp.paws")                                      \
 	X(DROP_TCP_PAWS_OLD_ACK, "drop.tcp.paws_old_ack")                      \

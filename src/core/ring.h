@@ -74,9 +74,11 @@ static inline int us_ring_iov(const struct us_ring *r, uint32_t off, uint32_t n,
 struct ustack;
 /* Makes room for `need` bytes from the head, growing by doubling from 4 KiB
  * but never past `max`, and keeps the first `keep` bytes (which may reach
- * past len, for data waiting out of order). */
+ * past len, for data waiting out of order). -ENOBUFS when `max` or the
+ * stack's net.ipv4.tcp_mem limit stands in the way, -ENOMEM when the
+ * allocator fails. */
 int us_ring_reserve(struct ustack *st, struct us_ring *r, uint32_t need, uint32_t max, uint32_t keep);
-/* Gives the storage back; the ring must be empty. */
+/* Gives the storage back, with whatever it held. */
 void us_ring_release(struct ustack *st, struct us_ring *r);
 
 static inline void us_ring_consume(struct us_ring *r, uint32_t n)

@@ -47,6 +47,12 @@ void us_sysctl_init(struct ustack *st)
 	s->tcp_reordering = 3;
 	s->tcp_max_reordering = 300;
 	s->tcp_max_syn_backlog = 4096;
+	/* Linux sizes tcp_mem from the host's memory (tcp_init_mem: an eighth
+	 * of the free pages, times 3/4, 1 and 3/2); a stack is not a host, so
+	 * these are that rule for 8 GiB. */
+	s->tcp_mem[0] = 196608;
+	s->tcp_mem[1] = 262144;
+	s->tcp_mem[2] = 393216;
 	s->tcp_rmem[0] = 4096;
 	s->tcp_rmem[1] = 131072;
 	s->tcp_rmem[2] = st->cfg.tcp_rmem;
@@ -136,6 +142,8 @@ static const struct sc_ent table[] = {
 	{ "net.ipv4.tcp_keepalive_time", SC_NUM, SYS(tcp_keepalive_time), 1, 1, 1, SC_SECMAX },
 	{ "net.ipv4.tcp_max_reordering", SC_NUM, SYS(tcp_max_reordering), 1, 1, 1, SC_INTMAX },
 	{ "net.ipv4.tcp_max_syn_backlog", SC_NUM, SYS(tcp_max_syn_backlog), 1, 1, 1, SC_INTMAX },
+	{ "net.ipv4.tcp_mem", SC_NUM, IN_SYS, 4, 3, HOOK_NONE, false, offsetof(struct us_sysctl, tcp_mem), 1, 1, 1,
+	  SC_INTMAX / 4096 },
 	{ "net.ipv4.tcp_min_rtt_wlen", SC_NUM, SYS(tcp_min_rtt_wlen), 1, 1, 0, 86400 },
 	{ "net.ipv4.tcp_min_snd_mss", SC_NUM, SYS(tcp_min_snd_mss), 1, 1, 48, 65535 },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_NUM, SYS(tcp_moderate_rcvbuf), 1, 1, 0, 1 },

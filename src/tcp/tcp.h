@@ -316,6 +316,7 @@ struct us_tcp_layer {
 	uint32_t ports_mask;
 	uint32_t nports; /* buckets in the port table */
 	uint32_t nconns; /* control blocks and TIME_WAIT records alive */
+	uint64_t mem;    /* bytes of send and receive rings allocated (net.ipv4.tcp_mem) */
 	struct us_tcb **heap; /* timer heap, ordered by heap_at */
 	uint32_t heap_len, heap_cap;
 	struct us_tw *tw_head, *tw_tail;

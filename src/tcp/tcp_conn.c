@@ -143,8 +143,9 @@ void us_tcb_free(struct ustack *st, struct us_tcb *tcb)
 		us_tcp_hash_remove(st, &tcb->n);
 	us_tcb_timer_forget(st, tcb);
 	us_port_release(st, &tcb->port);
-	us_free(st, tcb->sndq.buf, tcb->sndq.cap);
-	us_free(st, tcb->rcvq.buf, tcb->rcvq.cap);
+	/* Released, not just freed: the stack counts ring memory (tcp_mem). */
+	us_ring_release(st, &tcb->sndq);
+	us_ring_release(st, &tcb->rcvq);
 	us_reass_free(st, tcb);
 	us_sack_free(st, tcb);
 	us_free(st, tcb->lq, sizeof(*tcb->lq));

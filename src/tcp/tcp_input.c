@@ -533,7 +533,10 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 	bool gap = us_reass_pending(tcb);
 	int moved = us_reass_take(st, tcb, seq, data, *plen);
 	if (moved < 0) {
-		drop(st, USTACK_STAT_DROP_TCP_OFO_FULL, seg, tcb);
+		drop(st, moved == -ENOBUFS  ? USTACK_STAT_DROP_TCP_MEM_LIMIT
+			 : moved == -ENOMEM ? USTACK_STAT_DROP_TCP_NO_MEMORY
+					    : USTACK_STAT_DROP_TCP_OFO_FULL,
+		     seg, tcb);
 		tcb->ack_now = true;
 		*fin = false;
 		*plen = 0;

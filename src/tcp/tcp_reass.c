@@ -10,6 +10,7 @@
  * tiny scattered segments (SegmentSmack) costs a bounded amount of work and
  * memory: a segment that would need one more range is dropped and counted.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "core/stack.h"
@@ -101,7 +102,9 @@ static void note_recent(struct us_reass *rq, uint32_t seq)
 
 /*
  * Takes plen bytes at seq (at or after RCV.NXT, inside the window). Returns
- * how far RCV.NXT moved, or -1 if the segment could not be kept.
+ * how far RCV.NXT moved, or a negative errno if the segment could not be
+ * kept: -ENOSPC (no room in the buffer, or too many ranges), -ENOBUFS (the
+ * stack's net.ipv4.tcp_mem limit), -ENOMEM (the allocator failed).
  */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen)
 {
@@ -111,16 +114,19 @@ int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uin
 	 * rounding of a scaled window; trim to the buffer. */
 	uint32_t room = tcb->rcvbuf > r->len ? tcb->rcvbuf - r->len : 0;
 	if (off >= room)
-		return -1;
+		return -ENOSPC;
 	if (plen > room - off)
 		plen = room - off;
-	if (us_ring_reserve(st, r, r->len + off + plen, tcb->rcvbuf, extent(tcb)))
-		return -1;
+	int err = us_ring_reserve(st, r, r->len + off + plen, tcb->rcvbuf, extent(tcb));
+	if (err)
+		return err == -ENOMEM ? -ENOMEM : -ENOBUFS;
 	note_overlap(st, tcb, seq, seq + plen);
 	if (off) {
 		struct us_reass *rq = reass_get(st, tcb);
-		if (!rq || !ranges_add(rq, seq, seq + plen))
-			return -1;
+		if (!rq)
+			return -ENOMEM;
+		if (!ranges_add(rq, seq, seq + plen))
+			return -ENOSPC;
 		note_recent(rq, seq);
 		us_ring_write_at(r, r->len + off, data, plen);
 		return 0;

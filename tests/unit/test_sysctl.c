@@ -134,6 +134,7 @@ Test(sysctl, every_name_round_trips)
 		{ "net.ipv4.tcp_keepalive_time", "32768" },
 		{ "net.ipv4.tcp_max_reordering", "1000" },
 		{ "net.ipv4.tcp_max_syn_backlog", "128" },
+		{ "net.ipv4.tcp_mem", "1024\t2048\t4096" },
 		{ "net.ipv4.tcp_min_rtt_wlen", "0" },
 		{ "net.ipv4.tcp_min_snd_mss", "536" },
 		{ "net.ipv4.tcp_moderate_rcvbuf", "0" },
