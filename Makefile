@@ -211,10 +211,11 @@ soak:
 # transfer, BENCH_LONG=1 adds a million connections. Results:
 # build/bench/results.json; the figures are discussed in bench/RESULTS.md.
 BENCH_RB := $(BUILD_ROOT)/$(CCNAME)-release
-BENCH_PROGS := bench_ustack bench_linux bench_cg bench_tun
+BENCH_PROGS := bench_ustack bench_linux bench_cg bench_tun bench_csum
 .PHONY: bench bench-build
 bench-build: $(BENCH_PROGS:%=$(B)/bench/bin/%)
-$(B)/bench/bin/bench_ustack $(B)/bench/bin/bench_cg $(B)/bench/bin/bench_tun: $(B)/bench/bin/%: $(B)/bench/%.o $(B)/bench/link.o \
+$(B)/bench/bin/bench_ustack $(B)/bench/bin/bench_cg $(B)/bench/bin/bench_tun $(B)/bench/bin/bench_csum: \
+		$(B)/bench/bin/%: $(B)/bench/%.o $(B)/bench/link.o \
 		$(B)/libustack.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)

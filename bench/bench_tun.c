@@ -30,10 +30,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <ustack/socket.h>
+#include <ustack/trace.h>
 #include <ustack/tun.h>
 #include <ustack/ustack.h>
 
@@ -330,6 +333,28 @@ static void run_until(struct ustack_tun *tun, struct ustack *st, ustack_time_t u
 	CHECK(ustack_tun_run(tun, st, step_linger, &l, NULL, 0) == 1);
 }
 
+/* BENCH_TUN_DEBUG: the first drops, and the segments just before them. */
+static void debug_trace(void *ctx, const struct ustack_event *ev)
+{
+	static char ring[8][256];
+	static unsigned n, shown;
+	struct app *a = ctx;
+	char line[256];
+	ustack_event_format(ev, 0, line, sizeof(line));
+	if (ev->type == USTACK_EV_DROP && shown < 6) {
+		shown++;
+		for (unsigned i = n > 8 ? n - 8 : 0; i < n; i++)
+			fprintf(stderr, "    %s\n", ring[i % 8]);
+		fprintf(stderr, "  DROP %s\n", line);
+		struct ustack_tcp_info ti;
+		socklen_t tl = sizeof(ti);
+		if (a->fd >= 0 && ustack_getsockopt(a->st, a->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
+			fprintf(stderr, "  rcv_wnd %u recvq %u rcv_wscale %u rcv_mss %u\n", ti.rcv_wnd, ti.recvq,
+				ti.rcv_wscale, ti.rcv_mss);
+	}
+	snprintf(ring[n++ % 8], sizeof(ring[0]), "%s", line);
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -362,11 +387,27 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_tun: cannot open the TUN device: %s\n", strerror(-err));
 		return 1;
 	}
+	/* The kernel's queue toward the stack (the device's txqueuelen, 500
+	 * by default) overflows when the loop is descheduled on a busy
+	 * machine, and Linux then retransmits; veth has no such queue. A
+	 * longer one is what `ip link set ustack0 txqueuelen N` gives any
+	 * TUN application. BENCH_TUN_TXQLEN=0 keeps the default. */
+	uint64_t qlen = bench_env("BENCH_TUN_TXQLEN", 4096);
+	if (qlen) {
+		int sock = socket(AF_INET, SOCK_DGRAM, 0);
+		struct ifreq ifr = { 0 };
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ustack_tun_name(tun));
+		ifr.ifr_qlen = (int)qlen;
+		CHECK(sock >= 0 && ioctl(sock, SIOCSIFTXQLEN, &ifr) == 0);
+		close(sock);
+	}
 	/* Over TUN, TIME_WAIT is real time: 2 x 10 ms keeps the client's
 	 * ports free over tens of thousands of cycles, as in bench_ustack. */
 	struct ustack_config cfg = { .addr = U_ADDR, .mtu = (uint16_t)mtu, .output = ustack_tun_output,
 				     .output_ctx = tun, .seed = bench_ns(),
 				     .msl_ms = a.mode == RATE ? 10 : 0 };
+	if (getenv("BENCH_TUN_DEBUG"))
+		cfg.trace = debug_trace, cfg.trace_ctx = &a;
 	CHECK(ustack_create(&cfg, &a.st) == 0);
 	ustack_poll(a.st, ustack_clock_now());
 
@@ -456,6 +497,12 @@ int main(int argc, char **argv)
 		result("tun_latency_p50", a.lat[a.n / 2] / 1e3, "us");
 		result("tun_latency_p99", a.lat[a.n * 99 / 100] / 1e3, "us");
 		break;
+	}
+	for (int i = 0; i < USTACK_STAT__COUNT; i++) {
+		const char *nm = ustack_stat_name((enum ustack_stat)i);
+		uint64_t v = ustack_stat(a.st, (enum ustack_stat)i);
+		if (v && !strncmp(nm, "drop.", 5))
+			fprintf(stderr, "  ustack %s %llu\n", nm, (unsigned long long)v);
 	}
 	free(a.lat);
 	free(a.buf);

@@ -19,11 +19,20 @@ struct us_ring {
 	uint32_t len;  /* bytes held */
 };
 
+/* The index `off` bytes past the head. Every caller stays within the ring
+ * (off <= cap, and head < cap), so one subtraction replaces the `%`: a
+ * division, a few dozen cycles, several times per packet. */
+static inline uint32_t us_ring_pos(const struct us_ring *r, uint32_t off)
+{
+	uint64_t p = (uint64_t)r->head + off;
+	return (uint32_t)(p >= r->cap ? p - r->cap : p);
+}
+
 /* Copies n bytes to `off` bytes past the head without counting them in:
  * how out-of-order data waits in place for the gap before it to fill. */
 static inline void us_ring_write_at(struct us_ring *r, uint32_t off, const void *src, uint32_t n)
 {
-	uint32_t pos = (r->head + off) % r->cap;
+	uint32_t pos = us_ring_pos(r, off);
 	uint32_t first = r->cap - pos < n ? r->cap - pos : n;
 	memcpy(r->buf + pos, src, first);
 	memcpy(r->buf, (const uint8_t *)src + first, n - first);
@@ -39,7 +48,7 @@ static inline void us_ring_write(struct us_ring *r, const void *src, uint32_t n)
 /* Copies n bytes starting `off` bytes past the head into dst. */
 static inline void us_ring_peek(const struct us_ring *r, uint32_t off, void *dst, uint32_t n)
 {
-	uint32_t start = (r->head + off) % r->cap;
+	uint32_t start = us_ring_pos(r, off);
 	uint32_t first = r->cap - start < n ? r->cap - start : n;
 	memcpy(dst, r->buf + start, first);
 	memcpy((uint8_t *)dst + first, r->buf, n - first);
@@ -51,7 +60,7 @@ static inline int us_ring_iov(const struct us_ring *r, uint32_t off, uint32_t n,
 {
 	if (n == 0)
 		return 0;
-	uint32_t start = (r->head + off) % r->cap;
+	uint32_t start = us_ring_pos(r, off);
 	uint32_t first = r->cap - start < n ? r->cap - start : n;
 	iov[0].iov_base = r->buf + start;
 	iov[0].iov_len = first;
@@ -72,7 +81,7 @@ void us_ring_release(struct ustack *st, struct us_ring *r);
 
 static inline void us_ring_consume(struct us_ring *r, uint32_t n)
 {
-	r->head = (r->head + n) % r->cap;
+	r->head = us_ring_pos(r, n);
 	r->len -= n;
 }
 

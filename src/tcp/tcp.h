@@ -9,9 +9,12 @@
  *   tcp_icmp.c    ICMP errors about segments sent (RFC 1122 4.2.3.9, RFC 5927)
  *   tcp_output.c  building and sending segments, resets
  *   tcp_reass.c   data into the receive ring, out-of-order ranges
- *   tcp_recovery.c  loss recovery and the congestion window around it
+ *   tcp_recovery.c  loss recovery and the congestion window around it:
+ *                 SACK with PRR (RFC 6675, 6937), NewReno (RFC 6582),
+ *                 F-RTO (RFC 5682)
  *   tcp_sack.c    SACK (RFC 2018) and DSACK (RFC 2883): the blocks we
  *                 report, the sender's scoreboard (RFC 6675)
+ *   tcp_rack.c    RACK-TLP (RFC 8985): loss by time, tail loss probes
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
  *   tcp_syncookie.c SYN cookies (RFC 4987 3.6) for a listener whose SYN
@@ -137,12 +140,19 @@ struct us_reass {
 struct us_txseg {
 	uint32_t seq, end;
 	ustack_time_t xmit; /* when it was last sent */
+	uint32_t tprev, tnext; /* the time-ordered list, by record id */
 	uint8_t flags;
 };
 
+/* Records have ids, base + their index, that never change while they
+ * live: a record's slot is its id modulo cap. Those not SACKed are also
+ * linked by id in the order they were last sent (Linux's tsorted list),
+ * which RACK walks from the oldest and leaves at the first one sent after
+ * its reference: the walk costs what it marks plus what waits lost. */
 struct us_txq {
 	struct us_txseg *a;
-	uint32_t cap, head, n; /* a ring; cap is a power of two */
+	uint32_t cap, base, n; /* a ring; cap is a power of two */
+	uint32_t thead, ttail, tn; /* the time-ordered list: oldest, newest, length */
 	/* Records so marked, counted as segments (Linux's sacked_out,
 	 * lost_out, retrans_out) and as bytes. */
 	uint32_t sacked, lost, retrans;
@@ -258,6 +268,10 @@ struct us_tcb {
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
 	bool dsack_rcvd;        /* the ACK being processed carried a DSACK */
+	bool orig_delivered;    /* ... and delivered a segment sent only once */
+	bool frto;              /* F-RTO (RFC 5682) watches this timeout */
+	bool frto_new;          /* F-RTO step 2b: send new data, not what is lost */
+	uint32_t undo_cwnd, undo_ssthresh; /* the window before the timeout */
 	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
 	bool tlp_retrans;       /* ... and it was a retransmission */
 	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */
@@ -347,8 +361,10 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 		      uint32_t delivered);
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb);
-void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost);
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced,
+		bool newly_lost);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
+uint32_t us_tcp_newreno_pipe(const struct us_tcb *tcb);
 
 /* tcp_sack.c */
 void us_sack_note_dup(struct ustack *st, struct us_tcb *tcb, uint32_t lo, uint32_t hi);
@@ -360,10 +376,12 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 void us_sack_mark_lost(struct ustack *st, struct us_tcb *tcb, struct us_txseg *r);
 void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sacked);
 void us_sack_rto(struct us_tcb *tcb);
+void us_sack_unmark_lost(struct us_tcb *tcb);
 uint32_t us_sack_pipe(const struct us_tcb *tcb);
 uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);
 struct us_txseg *us_sack_next_lost(struct us_tcb *tcb);
 struct us_txseg *us_sack_at(const struct us_tcb *tcb, uint32_t i);
+struct us_txseg *us_sack_by_id(const struct us_txq *q, uint32_t id);
 void us_sack_free(struct ustack *st, struct us_tcb *tcb);
 
 /* tcp_rack.c */

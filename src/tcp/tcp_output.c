@@ -220,6 +220,7 @@ uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 		return tcb->syn_wnd;
 	}
 	uint8_t ws = tcb->rcv_wscale;
+	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
 	uint32_t cur = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
 	uint32_t seg = us_tcp_rcv_seg(tcb);
 	uint32_t step = tcb->rcvbuf / 2 < seg ? tcb->rcvbuf / 2 : seg;
@@ -229,11 +230,23 @@ uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 	if (w > (65535u << ws))
 		w = 65535u << ws;
 	uint32_t field = w >> ws;
-	if ((field << ws) < cur)
-		field = (cur + (1u << ws) - 1) >> ws; /* rounding must not shrink either */
+	/* Scaling truncates. Linux rounds a held window up rather than let
+	 * the edge seem to move back; but rounding up on every ACK while the
+	 * reader sleeps moves the edge up to 2^ws - 1 bytes further each time,
+	 * until the window promises more than the buffer and in-window data
+	 * is dropped (RFC 7323 appendix F; bench/RESULTS.md, TUN). So round up
+	 * only while the edge stays within 2^ws - 1 bytes of the buffer's
+	 * end; past that the edge seems to move back by less than 2^ws, which
+	 * RFC 7323 2.4 lets a sender see, and the edge committed to (rcv_adv,
+	 * what input accepts) stays. */
+	uint32_t up = (cur + (1u << ws) - 1) >> ws;
+	if ((field << ws) < cur && (up << ws) < space + (1u << ws))
+		field = up;
 	if (field > 65535)
 		field = 65535;
-	tcb->rcv_adv = tcb->rcv_nxt + (field << ws);
+	uint32_t edge = tcb->rcv_nxt + (field << ws);
+	if (SEQ_GT(edge, tcb->rcv_adv) || !SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt))
+		tcb->rcv_adv = edge;
 	return (uint16_t)field;
 }
 
@@ -414,9 +427,13 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
 	uint32_t rwnd = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
 	/* With SACK, what the peer holds or has lost is not in flight
-	 * (RFC 6675 pipe); this is also what lets limited transmit (RFC 3042)
-	 * send new data as SACKs arrive. */
-	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
+	 * (RFC 6675 pipe); without, each duplicate ACK stands for a segment
+	 * that left (Linux's tcp_add_reno_sack). This is also what lets
+	 * limited transmit (RFC 3042) send new data as SACKs or duplicates
+	 * arrive. */
+	uint32_t flight = us_sack_active(tcb)				 ? us_sack_pipe(tcb)
+			  : tcb->dupacks && tcb->ca_state != US_CA_LOSS ? us_tcp_newreno_pipe(tcb)
+									 : tcb->snd_nxt - tcb->snd_una;
 	uint32_t cwnd = tcb->cwnd > flight ? tcb->cwnd - flight : 0;
 	uint32_t usable = rwnd < cwnd ? rwnd : cwnd;
 	if (force && usable == 0)
@@ -491,6 +508,15 @@ static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	if (tcb->frto_new) {
+		/* RFC 5682 3.1 step 2b: new data, not retransmissions. */
+		tcb->frto_new = false;
+		while (output_next(st, tcb, false))
+			;
+		if (tcb->snd_max != tcb->recover)
+			return;
+		tcb->frto = false; /* nothing new could go: conventional recovery */
+	}
 	retransmit_lost(st, tcb);
 	while (output_next(st, tcb, false))
 		;

@@ -4,11 +4,10 @@
  * since it was sent. Time, not counting duplicate ACKs, decides, so a lost
  * retransmission or a lost tail is found as readily as a lost first send.
  *
- * The records of tcp_sack.c hold each segment's last transmit time. They
- * are ordered by sequence number, not by time; but original sends are in
- * time order along the sequence, so the walk stops at the first record
- * never retransmitted that was sent after RACK's segment, as Linux's walk
- * of its time-sorted list stops.
+ * The records of tcp_sack.c hold each segment's last transmit time, and
+ * those not SACKed are linked in the order they were last sent, so the
+ * walk stops at the first one sent after RACK's segment, as Linux's walk
+ * of its time-sorted list does.
  */
 #include "core/stack.h"
 #include "tcp/tcp_cc.h"
@@ -67,16 +66,15 @@ static bool detect(struct ustack *st, struct us_tcb *tcb)
 	uint32_t reo = reo_wnd_us(tcb);
 	uint64_t wait = 0;
 	bool lost = false;
-	for (uint32_t i = 0; i < tcb->txq.n; i++) {
-		struct us_txseg *r = us_sack_at(tcb, i);
+	const struct us_txq *q = &tcb->txq;
+	uint32_t id = q->thead;
+	for (uint32_t k = 0; k < q->tn; k++, id = us_sack_by_id(q, id)->tnext) {
+		struct us_txseg *r = us_sack_by_id(q, id);
 		uint8_t f = r->flags;
-		if ((f & US_TX_SACKED) || ((f & US_TX_LOST) && !(f & US_TX_RETRANS)))
+		if ((f & US_TX_LOST) && !(f & US_TX_RETRANS))
 			continue;
-		if (!sent_after(tcb->rack_xmit, tcb->rack_end, r->xmit, r->end)) {
-			if (!(f & US_TX_EVER))
-				break;
-			continue;
-		}
+		if (!sent_after(tcb->rack_xmit, tcb->rack_end, r->xmit, r->end))
+			break;
 		uint64_t deadline = r->xmit + USTACK_USEC((uint64_t)tcb->rack_rtt_us + reo);
 		if (deadline <= st->now) {
 			us_sack_mark_lost(st, tcb, r);

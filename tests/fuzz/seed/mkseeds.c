@@ -112,6 +112,7 @@ struct rec {
 	ustack_time_t last;   /* time of the last record */
 	bool has_peer_isn, has_iss;
 	uint32_t peer_isn, iss;
+	uint32_t ts_base; /* the TSval of the stack's SYN: echo replies are relative to it */
 	/* every packet, and every event of both stacks, for the readers */
 	struct out pkts; /* [t:8][len:4][bytes] */
 	struct out jsonl;
@@ -156,6 +157,8 @@ static void tap(void *ctx, ustack_time_t t, const void *pkt, size_t len)
 		if (h->flags & USTACK_TCP_SYN) {
 			r->has_iss = true;
 			r->iss = h->seq;
+			if (h->opt.present & USTACK_OPT_TS)
+				r->ts_base = h->opt.ts_val;
 		}
 		return;
 	}
@@ -169,8 +172,30 @@ static void tap(void *ctx, ustack_time_t t, const void *pkt, size_t len)
 	put32(&r->prog, r->has_iss ? h->ack - r->iss : 0);
 	put16(&r->prog, h->window);
 	size_t optlen = tcp.hdr_len - 20;
+	uint8_t opts[40];
+	memcpy(opts, (const uint8_t *)ip.payload + 20, optlen);
+	/* fuzz_stack's stack has its own TS offset: the echo reply goes
+	 * relative, plus one (0, nothing echoed, stays 0). */
+	for (size_t i = 0; i + 1 < optlen && opts[i] != 0;) {
+		if (opts[i] == 1) {
+			i++;
+			continue;
+		}
+		if (opts[i] == 8 && opts[i + 1] == 10 && i + 10 <= optlen) {
+			uint8_t *e = opts + i + 6;
+			uint32_t ecr = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
+			if (ecr) {
+				ecr = ecr - r->ts_base + 1;
+				e[0] = (uint8_t)(ecr >> 24), e[1] = (uint8_t)(ecr >> 16);
+				e[2] = (uint8_t)(ecr >> 8), e[3] = (uint8_t)ecr;
+			}
+		}
+		if (opts[i + 1] < 2)
+			break;
+		i += opts[i + 1];
+	}
 	put8(&r->prog, (unsigned)optlen);
-	put(&r->prog, (const uint8_t *)ip.payload + 20, optlen);
+	put(&r->prog, opts, optlen);
 	put16(&r->prog, h->len);
 }
 
@@ -569,15 +594,17 @@ static void stack_seeds(void)
 	rec_save(&r, "client-syn-retry-refused");
 	rec_free(&r);
 
-	/* The peer's SYN with the ACK lost: SYN_RECEIVED retransmits, then
-	 * the connection completes and the peer closes at once. */
+	/* The peer's first SYNs are lost, then the connection completes
+	 * and the peer closes at once. */
 	rec_init(&r, false, 81);
 	ustack_sim_set_link(r.sim, PEER, ME, &lost);
 	open_conn(&r);
 	ustack_sim_set_link(r.sim, PEER, ME, NULL);
 	run(&r, 5000);
+	r.sfd = ustack_accept(r.s, r.lfd, NULL, NULL);
+	op(&r, T_ACCEPT);
 	peer_closes_first(&r);
-	rec_save(&r, "server-syn-ack-lost");
+	rec_save(&r, "server-syn-lost");
 	rec_free(&r);
 }
 
