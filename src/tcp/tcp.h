@@ -215,6 +215,7 @@ struct us_tcb {
 	uint32_t irs, rcv_nxt;
 	uint32_t rcv_adv; /* right edge of the window we last advertised */
 	uint16_t syn_wnd; /* the window our SYN or SYN,ACK offered */
+	uint32_t rcv_ssthresh; /* most we advertise now; grows with data (us_tcp_rcv_grow) */
 	struct us_ring rcvq;
 	struct us_reass *rq; /* allocated while data waits out of order */
 	uint32_t dsack_lo, dsack_hi; /* a duplicate to report once (dsack_due) */
@@ -426,6 +427,8 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_reset_reply(struct ustack *st, const struct us_tcp *seg);
 uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn);
+bool us_tcp_rcv_grow(struct us_tcb *tcb, uint32_t len);
+uint32_t us_tcp_rcv_space(const struct us_tcb *tcb);
 uint32_t us_tcp_ts_clock(const struct ustack *st);
 uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t);
 uint32_t us_tcp_rcv_seg(const struct us_tcb *tcb);

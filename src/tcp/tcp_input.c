@@ -555,6 +555,10 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 		*fin = false;
 		return true;
 	}
+	/* Linux (tcp_event_data_recv): a segment that opens the window is
+	 * ACKed at once, announcing the new space (one quick ACK). */
+	if (us_tcp_rcv_grow(tcb, *plen) && !tcb->quickacks)
+		tcb->quickacks = 1;
 	if (gap)
 		tcb->ack_now = true; /* RFC 5681 4.2: a gap filled */
 	else

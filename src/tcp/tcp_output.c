@@ -158,6 +158,52 @@ void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack,
 }
 
 /*
+ * Linux's tcp_grow_window, the rule by which the window we advertise
+ * opens: it starts at what our SYN offered (rcv_ssthresh) and each
+ * in-order segment of 128 bytes or more adds twice our MSS (twice the
+ * segment, were it larger), as far as the free buffer and the largest
+ * window the scale can say allow. Segments under 128 bytes leave it as
+ * it is, so a peer sending tiny segments does not make us promise buffer
+ * it would fill mostly with overhead. Linux first compares each
+ * segment's memory cost with its length; ustack's buffer holds bytes
+ * only, so every segment passes that test. Returns true if the window
+ * grew: Linux then ACKs at once (icsk_ack.quick) to announce it.
+ */
+bool us_tcp_rcv_grow(struct us_tcb *tcb, uint32_t len)
+{
+	if (len < 128)
+		return false;
+	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
+	uint32_t clamp = 65535u << tcb->rcv_wscale;
+	if (space > clamp)
+		space = clamp;
+	if (space <= tcb->rcv_ssthresh)
+		return false;
+	uint32_t incr = 2 * us_tcp_rcv_seg(tcb);
+	if (incr < 2 * len)
+		incr = 2 * len;
+	uint32_t room = space - tcb->rcv_ssthresh;
+	tcb->rcv_ssthresh += incr < room ? incr : room;
+	return true;
+}
+
+/*
+ * The window we could offer now: the free buffer, but no more than
+ * rcv_ssthresh (us_tcp_rcv_grow), which Linux (__tcp_select_window)
+ * rounds up to the scale's unit where it rounds the free buffer down.
+ */
+uint32_t us_tcp_rcv_space(const struct us_tcb *tcb)
+{
+	uint32_t unit = (1u << tcb->rcv_wscale) - 1;
+	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
+	space &= ~unit;
+	if (space > tcb->rcv_ssthresh)
+		space = tcb->rcv_ssthresh > UINT32_MAX - unit ? tcb->rcv_ssthresh
+							       : (tcb->rcv_ssthresh + unit) & ~unit;
+	return space;
+}
+
+/*
  * The window to advertise, and the right edge it commits us to.
  * RFC 9293 3.8.6.2.2: never move the right edge back (shrink the window),
  * and advertise new space only in steps of min(half the buffer, one MSS),
@@ -166,17 +212,19 @@ void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack,
  */
 uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 {
-	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
 	if (syn) {
-		/* The window our SYN offered (us_tcp_send_syn), from RCV.NXT. */
+		/* The window our SYN offered (us_tcp_send_syn), from RCV.NXT;
+		 * Linux's rcv_ssthresh starts there too. */
 		tcb->rcv_adv = tcb->rcv_nxt + tcb->syn_wnd;
+		tcb->rcv_ssthresh = tcb->syn_wnd;
 		return tcb->syn_wnd;
 	}
 	uint8_t ws = tcb->rcv_wscale;
+	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
 	uint32_t cur = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
 	uint32_t seg = us_tcp_rcv_seg(tcb);
 	uint32_t step = tcb->rcvbuf / 2 < seg ? tcb->rcvbuf / 2 : seg;
-	uint32_t w = space;
+	uint32_t w = us_tcp_rcv_space(tcb);
 	if (w < cur + step && w != cur)
 		w = cur;
 	if (w > (65535u << ws))

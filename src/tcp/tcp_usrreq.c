@@ -289,7 +289,9 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 		uint32_t clamp = 65535u << tcb->rcv_wscale;
 		if (clamp > tcb->rcvbuf)
 			clamp = tcb->rcvbuf;
-		uint32_t now = space < clamp ? space : clamp;
+		uint32_t now = us_tcp_rcv_space(tcb); /* Linux's __tcp_select_window */
+		if (now > clamp)
+			now = clamp;
 		if (may_update_window(tcb) && space >= before + step && 2 * (uint64_t)before <= clamp &&
 		    now >= 2 * (uint64_t)before)
 			us_tcp_send_ack(st, tcb);
