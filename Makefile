@@ -45,6 +45,9 @@ HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_OBJ := $(HELPER_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/*.c tests/scenario/*.c))
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+# Programs the interoperability tests run (tests/interop/*.sh), without Criterion.
+INTEROP_SRC := $(sort $(wildcard tests/interop/*.c))
+INTEROP := $(INTEROP_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all lib tools tests check check-build demo docs-png install clean deps soak fuzz fuzz-build fuzz-seeds
 
@@ -52,7 +55,7 @@ all: lib tools
 
 lib: $(B)/libustack.a $(B)/libustack.so
 tools: $(TOOLS)
-tests: $(TESTS)
+tests: $(TESTS) $(INTEROP)
 
 # VERBOSE=1 shows the commands.
 ifeq ($(VERBOSE),1)
@@ -98,6 +101,11 @@ $(B)/libtools.a: $(TOOL_LIB_OBJ)
 	$(Q)ar rcs $@ $^
 
 # Tests link the static library so they can reach internal symbols.
+$(INTEROP): $(B)/tests/interop/%: $(B)/tests/interop/%.o $(B)/libustack.a
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
+
 $(B)/tests/%: $(B)/tests/%.o $(HELPER_OBJ) $(B)/libtools.a $(B)/libustack.a
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -177,7 +185,7 @@ fuzz: fuzz-build
 		echo "== $$n for $(FUZZ_TIME) s"; \
 		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/crashes/$$n- \
 			$(FUZZ_B)/corpus/$$n $$(ls -d tests/fuzz/corpus/$$n tests/fuzz/regress/$$n 2>/dev/null) \
-			2>&1 | grep -E '^(#[0-9]+ *DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
+			2>&1 | grep -E '^(#[0-9]+[[:space:]]+DONE|stat::|==|SUMMARY|.*(ERROR|Crash))' ; \
 	done
 
 # The generated seeds (tests/fuzz/seed/): simulator scenarios recorded as
@@ -233,4 +241,4 @@ install: lib
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TOOL_LIB_OBJ:.o=.d) $(DRILL_OBJ:.o=.d) $(TESTS:%=%.d) $(TOOLS:$(B)/bin/%=$(B)/tools/%.d)
+-include $(LIB_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TOOL_LIB_OBJ:.o=.d) $(DRILL_OBJ:.o=.d) $(TESTS:%=%.d) $(INTEROP:%=%.d) $(TOOLS:$(B)/bin/%=$(B)/tools/%.d)

@@ -20,6 +20,11 @@ command -v xmllint >/dev/null 2>&1 || need="$need libxml2-utils"
 command -v tshark >/dev/null 2>&1 || need="$need tshark"
 # The diagram test captures the kernel's own TCP with tcpdump.
 command -v tcpdump >/dev/null 2>&1 || need="$need tcpdump"
+# The hostile-peer battery crafts its packets with scapy, in the system
+# Python (tests/interop/hostile/battery.sh finds it there).
+if ! python3 -c 'import scapy' 2>/dev/null && ! /usr/bin/python3 -c 'import scapy' 2>/dev/null; then
+	need="$need python3-scapy"
+fi
 # The fuzz targets are built with clang whatever CC is (libFuzzer).
 command -v clang >/dev/null 2>&1 || need="$need clang libclang-rt-dev"
 [ -n "$need" ] || exit 0

@@ -7,9 +7,10 @@
  * waits 60 s finishes at once), playing the remote host as packetdrill
  * does: inbound packets are built and handed to the stack, outbound ones
  * are taken from its output and compared field by field, system calls go
- * to ustack's socket API with Linux's blocking behaviour emulated. What
- * ustack cannot run (Python, shell commands, IPv6, options it lacks) is
- * skipped, never passed. The last line is "N passed, N failed, N skipped";
+ * to ustack's socket API with Linux's blocking behaviour emulated. The
+ * sysctls a script sets in backticks go to the stack (drill/shell.c).
+ * What ustack cannot run (Python, other shell commands, settings it lacks,
+ * IPv6, options it lacks) is skipped, never passed. The last line is "N passed, N failed, N skipped";
  * the exit status is 1 if any script failed.
  */
 #include <arpa/inet.h>

@@ -57,6 +57,13 @@ struct ustack_tcp_info {
 	uint32_t total_retrans;  /* segments sent again */
 	uint64_t bytes_sent, bytes_acked, bytes_received;
 	char congestion[16];     /* "cubic" or "reno" */
+	/* Loss recovery, as Linux's tcpi_sacked, _lost, _retrans (segments in
+	 * flight so marked), tcpi_reordering and tcpi_min_rtt. */
+	uint8_t sack_ok;         /* both sides use SACK */
+	uint32_t sacked, lost, retrans_out;
+	uint32_t reordering;     /* DupThresh, in segments */
+	uint32_t min_rtt_us;     /* RACK's minimum RTT; 0 before a sample */
+	uint32_t total_lost;     /* segments ever taken for lost */
 };
 
 USTACK_API int ustack_socket(struct ustack *st, int domain, int type, int protocol);

@@ -55,6 +55,24 @@ static int check_scoreboard(const struct us_tcb *t, char *why, size_t n)
 		}
 		at = r->end;
 	}
+	/* The time-ordered list holds every record not SACKed, once. */
+	uint32_t id = q->thead, listed = 0;
+	for (uint32_t k = 0; k < q->tn; k++) {
+		const struct us_txseg *r = us_sack_by_id(q, id);
+		if (id - q->base >= q->n || (r->flags & US_TX_SACKED))
+			return fail(why, n, "port %u: time list holds record id %u (base %u, %u records)",
+				    t->n.t.lport, id, q->base, q->n);
+		if (k && us_sack_by_id(q, r->tprev)->tnext != id)
+			return fail(why, n, "port %u: time list links broken at id %u", t->n.t.lport, id);
+		listed++;
+		if (k + 1 < q->tn)
+			id = r->tnext;
+	}
+	if (q->tn && id != q->ttail)
+		return fail(why, n, "port %u: time list does not end at its tail", t->n.t.lport);
+	if (listed != q->n - cnt[0])
+		return fail(why, n, "port %u: time list has %u records, %u not SACKed", t->n.t.lport, listed,
+			    q->n - cnt[0]);
 	if (at != t->snd_max)
 		return fail(why, n, "port %u: scoreboard ends at %u, snd_max %u", t->n.t.lport, at, t->snd_max);
 	if (cnt[0] != q->sacked || cnt[1] != q->lost || cnt[2] != q->retrans || bytes[0] != q->sacked_b ||

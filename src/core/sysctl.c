@@ -106,6 +106,9 @@ struct sc_ent {
 
 static const struct sc_ent table[] = {
 	/* Linux's order in /proc/sys is alphabetical; so is this. */
+	/* Only the window-scale choice reads it (us_tcp_wscale), as Linux's
+	 * tcp_select_initial_window does; Linux's floor is SOCK_MIN_RCVBUF. */
+	{ "net.core.rmem_max", SC_NUM, SYS(core_rmem_max), 1, 1, 2304, SC_INTMAX },
 	{ "net.core.somaxconn", SC_NUM, CFG(somaxconn), 1, 1, 0, SC_INTMAX },
 	{ "net.ipv4.icmp_msgs_burst", SC_NUM, CFG(icmp_msgs_burst), 1, 1, 0, SC_INTMAX },
 	/* Linux takes 0 (no errors at all); ustack's token bucket divides

@@ -26,9 +26,12 @@ bool us_ip_bad_source(const struct ustack *st, uint32_t src)
 	uint32_t bcast = st->cfg.addr | ~st->cfg.netmask;
 	/* RFC 1122 3.2.1.3: never a broadcast, multicast (class D/E),
 	 * limited-broadcast, loopback (127/8, (g)) or "this host" (0) source
-	 * from the wire; Linux drops them as martians. */
+	 * from the wire; Linux drops them as martians. So is the stack's own
+	 * address (Linux with accept_local = 0): the land attack, a SYN from
+	 * the listener's own address and port, would otherwise make a child
+	 * that answers itself. Nothing the stack sends comes back to it. */
 	return src == 0 || src == 0xffffffffu || src >= 0xe0000000u || (src >> 24) == 127 ||
-	       (src == bcast && st->cfg.netmask != 0xffffffffu);
+	       (src == bcast && st->cfg.netmask != 0xffffffffu) || src == st->cfg.addr;
 }
 
 bool us_ip_is_broadcast(const struct ustack *st, uint32_t dst)

@@ -558,6 +558,13 @@ static void tcp_info_fill(const struct us_tcb *tcb, struct ustack_tcp_info *ti)
 	ti->bytes_sent = tcb->bytes_sent;
 	ti->bytes_acked = tcb->bytes_acked;
 	ti->bytes_received = tcb->bytes_received;
+	ti->sack_ok = tcb->sack_ok;
+	ti->sacked = tcb->txq.sacked;
+	ti->lost = tcb->txq.lost;
+	ti->retrans_out = tcb->txq.retrans;
+	ti->reordering = tcb->reordering;
+	ti->min_rtt_us = tcb->min_rtt_us;
+	ti->total_lost = tcb->sack_lost_total;
 	const char *cc = tcb->cc ? tcb->cc->name : us_cc_cubic.name;
 	strncpy(ti->congestion, cc, sizeof(ti->congestion) - 1);
 }

@@ -9,11 +9,16 @@
  *   tcp_icmp.c    ICMP errors about segments sent (RFC 1122 4.2.3.9, RFC 5927)
  *   tcp_output.c  building and sending segments, resets
  *   tcp_reass.c   data into the receive ring, out-of-order ranges
- *   tcp_recovery.c  loss recovery and the congestion window around it
+ *   tcp_recovery.c  loss recovery and the congestion window around it:
+ *                 SACK with PRR (RFC 6675, 6937), NewReno (RFC 6582),
+ *                 F-RTO (RFC 5682)
  *   tcp_sack.c    SACK (RFC 2018) and DSACK (RFC 2883): the blocks we
  *                 report, the sender's scoreboard (RFC 6675)
+ *   tcp_rack.c    RACK-TLP (RFC 8985): loss by time, tail loss probes
  *   tcp_timer.c   the deadline heap and what runs when a timer fires
  *   tcp_timewait.c  the compact TIME_WAIT record and its 2MSL queue
+ *   tcp_syncookie.c SYN cookies (RFC 4987 3.6) for a listener whose SYN
+ *                 queue is full
  *   tcp_usrreq.c  what the user's calls do to a connection (RFC 9293 3.10.1-6)
  */
 #ifndef US_TCP_TCP_H
@@ -84,6 +89,7 @@ enum us_timer {
 	US_TM_FIN_WAIT,  /* orphaned FIN_WAIT_2, or TIME_WAIT of a socket still open */
 	US_TM_RECLAIM,   /* give drained buffers back once the connection rests */
 	US_TM_RACK,      /* RACK's reordering timer (RFC 8985 6.2) */
+	US_TM_TLP,       /* tail loss probe (RFC 8985 7) */
 	US_TM__COUNT
 };
 
@@ -134,12 +140,19 @@ struct us_reass {
 struct us_txseg {
 	uint32_t seq, end;
 	ustack_time_t xmit; /* when it was last sent */
+	uint32_t tprev, tnext; /* the time-ordered list, by record id */
 	uint8_t flags;
 };
 
+/* Records have ids, base + their index, that never change while they
+ * live: a record's slot is its id modulo cap. Those not SACKed are also
+ * linked by id in the order they were last sent (Linux's tsorted list),
+ * which RACK walks from the oldest and leaves at the first one sent after
+ * its reference: the walk costs what it marks plus what waits lost. */
 struct us_txq {
 	struct us_txseg *a;
-	uint32_t cap, head, n; /* a ring; cap is a power of two */
+	uint32_t cap, base, n; /* a ring; cap is a power of two */
+	uint32_t thead, ttail, tn; /* the time-ordered list: oldest, newest, length */
 	/* Records so marked, counted as segments (Linux's sacked_out,
 	 * lost_out, retrans_out) and as bytes. */
 	uint32_t sacked, lost, retrans;
@@ -153,6 +166,7 @@ struct us_txq {
 struct us_listen {
 	uint32_t backlog;
 	uint32_t nsyn, nacc; /* SYN_RECEIVED children, children ready to accept */
+	ustack_time_t last_cookie; /* when a SYN cookie was last sent; 0 = never */
 	struct us_tcb *syn_head;            /* children still in the handshake */
 	struct us_tcb *acc_head, *acc_tail; /* FIFO of established children */
 };
@@ -252,6 +266,14 @@ struct us_tcb {
 	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
+	bool dsack_rcvd;        /* the ACK being processed carried a DSACK */
+	bool orig_delivered;    /* ... and delivered a segment sent only once */
+	bool frto;              /* F-RTO (RFC 5682) watches this timeout */
+	bool frto_new;          /* F-RTO step 2b: send new data, not what is lost */
+	uint32_t undo_cwnd, undo_ssthresh; /* the window before the timeout */
+	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
+	bool tlp_retrans;       /* ... and it was a retransmission */
+	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */
 	uint32_t sack_lost_total; /* segments marked lost (TCP_INFO) */
 
 	/* Keepalive settings (seconds), Linux's defaults 7200, 75, 9. */
@@ -338,8 +360,10 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 		      uint32_t delivered);
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb);
-void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost);
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced,
+		bool newly_lost);
 uint32_t us_tcp_flight(const struct us_tcb *tcb);
+uint32_t us_tcp_newreno_pipe(const struct us_tcb *tcb);
 
 /* tcp_sack.c */
 void us_sack_note_dup(struct ustack *st, struct us_tcb *tcb, uint32_t lo, uint32_t hi);
@@ -351,10 +375,12 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 void us_sack_mark_lost(struct ustack *st, struct us_tcb *tcb, struct us_txseg *r);
 void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sacked);
 void us_sack_rto(struct us_tcb *tcb);
+void us_sack_unmark_lost(struct us_tcb *tcb);
 uint32_t us_sack_pipe(const struct us_tcb *tcb);
 uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);
 struct us_txseg *us_sack_next_lost(struct us_tcb *tcb);
 struct us_txseg *us_sack_at(const struct us_tcb *tcb, uint32_t i);
+struct us_txseg *us_sack_by_id(const struct us_txq *q, uint32_t id);
 void us_sack_free(struct ustack *st, struct us_tcb *tcb);
 
 /* tcp_rack.c */
@@ -362,6 +388,9 @@ void us_rack_delivered(struct ustack *st, struct us_tcb *tcb, const struct us_tx
 bool us_rack_detect(struct ustack *st, struct us_tcb *tcb);
 bool us_rack_timer_expired(struct ustack *st, struct us_tcb *tcb);
 void us_rack_dsack(struct ustack *st, struct us_tcb *tcb);
+void us_tlp_schedule(struct ustack *st, struct us_tcb *tcb, bool on_ack);
+bool us_tlp_expired(struct ustack *st, struct us_tcb *tcb);
+void us_tlp_ack(struct ustack *st, struct us_tcb *tcb, bool dsack);
 
 /* tcp_reass.c */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);
@@ -387,6 +416,8 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb);
 bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_retransmit_head(struct ustack *st, struct us_tcb *tcb);
+void us_tcp_retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r);
+bool us_tcp_send_new_ignoring_cwnd(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_probe(struct ustack *st, struct us_tcb *tcb);
 bool us_tcp_persist_expired(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_send_ack(struct ustack *st, struct us_tcb *tcb);
@@ -413,6 +444,15 @@ ustack_time_t us_tcp_next_deadline(const struct ustack *st);
 void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);
 void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack);
+
+/* tcp_syncookie.c: the cookie ISN for a SYN; the MSS a returned cookie
+ * carries, or -1 if it is not ours or too old; our TSval with window
+ * scale and SACK-permitted in its low bits, and those bits read back
+ * (false if they cannot be ours). */
+uint32_t us_syncookie_isn(struct ustack *st, const struct us_tuple *t, uint32_t peer_isn, uint16_t peer_mss);
+int us_syncookie_check(struct ustack *st, const struct us_tuple *t, uint32_t cookie, uint32_t peer_isn);
+uint32_t us_syncookie_tsval(uint32_t clock, bool sack, bool ws, uint8_t wscale);
+bool us_syncookie_ts_decode(uint32_t ts, bool *sack, bool *ws, uint8_t *wscale);
 
 /* tcp_timewait.c */
 void us_tw_enter(struct ustack *st, struct us_tcb *tcb, ustack_time_t deadline);

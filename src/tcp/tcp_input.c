@@ -9,6 +9,7 @@
  * a listener; nothing found means a reset (3.10.7.1).
  */
 #include <errno.h>
+#include <string.h>
 
 #include "core/stack.h"
 #include "wire/tcp.h"
@@ -119,45 +120,19 @@ static void challenge_ack(struct ustack *st, struct us_tcb *tcb)
 
 /* ---- LISTEN (RFC 9293 3.10.7.2) ---- */
 
-static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
+/* A child of listener lst for the peer of seg, in SYN_RECEIVED, hashed
+ * and in lst's SYN queue; its sequence numbers are the caller's to set.
+ * NULL if there is no room (the drop is counted). */
+static struct us_tcb *child_new(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
 {
 	const struct ustack_tcp_segment *h = &seg->h;
 	struct us_listen *lq = lst->lq;
-	if (h->flags & USTACK_TCP_RST) {
-		drop(st, USTACK_STAT_DROP_TCP_LISTEN_RST, seg, lst);
-		return;
-	}
-	if (h->flags & USTACK_TCP_ACK) {
-		drop(st, USTACK_STAT_DROP_TCP_LISTEN_NO_SYN, seg, lst);
-		us_tcp_reset_reply(st, seg);
-		return;
-	}
-	if (!(h->flags & USTACK_TCP_SYN)) {
-		drop(st, USTACK_STAT_DROP_TCP_LISTEN_NO_SYN, seg, lst);
-		return;
-	}
-	if (h->flags & USTACK_TCP_FIN) {
-		/* Linux discards SYN+FIN in LISTEN. */
-		drop(st, USTACK_STAT_DROP_TCP_BAD_FLAGS, seg, lst);
-		return;
-	}
-	/* Linux: a full accept queue refuses new SYNs (sk_acceptq_is_full is
-	 * "more than backlog"); the SYN queue holds at most backlog entries.
-	 * SYN cookies, for when it is full, come with the hostile-input work.
-	 * Without cookies, Linux also drops once less than a quarter of
-	 * net.ipv4.tcp_max_syn_backlog is left (tcp_conn_request). */
-	uint32_t msb = st->sys.tcp_max_syn_backlog;
-	if (lq->nacc > lq->backlog || lq->nsyn >= (lq->backlog ? lq->backlog : 1) ||
-	    (!st->sys.tcp_syncookies && lq->nsyn + (msb >> 2) > msb)) {
-		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
-		return;
-	}
 	struct us_tcb *c = us_tcb_new(st);
 	if (!c) {
 		drop(st, st->tcp.nconns >= st->cfg.max_conns ? USTACK_STAT_DROP_TCP_CONN_LIMIT
 							       : USTACK_STAT_DROP_TCP_NO_MEMORY,
 		     seg, lst);
-		return;
+		return NULL;
 	}
 	c->n.t = (struct us_tuple){ h->daddr, h->saddr, h->dport, h->sport };
 	c->passive = true;
@@ -173,19 +148,10 @@ static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_
 	c->ka_intvl = lst->ka_intvl;
 	c->ka_cnt = lst->ka_cnt;
 	c->rcv_mss = (uint16_t)(st->cfg.mtu - 40);
-	c->irs = h->seq;
-	c->rcv_nxt = h->seq + 1;
-	c->iss = us_tcp_isn(st, &c->n.t);
-	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
-	c->sndq_seq = c->iss + 1;
-	c->snd_wnd = h->window; /* RFC 7323 2.2: never scaled in a SYN */
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = h->seq;
-	take_syn_options(st, c, &h->opt);
 	if (us_tcp_hash_insert(st, &c->n)) {
 		us_tcb_free(st, c);
 		drop(st, USTACK_STAT_DROP_TCP_NO_MEMORY, seg, lst);
-		return;
+		return NULL;
 	}
 	us_port_share(st, &c->port, &lst->port);
 	c->parent = lst;
@@ -196,6 +162,175 @@ static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_
 	lq->nsyn++;
 	us_count(st, USTACK_STAT_TCP_PASSIVE_OPENS);
 	c->state = USTACK_TCP_LISTEN; /* the child's life starts as its parent's */
+	return c;
+}
+
+/*
+ * The SYN queue is full: answer with a SYN cookie (tcp_syncookie.c) and
+ * keep nothing. The SYN-ACK is the one a child would have sent (window,
+ * shift, options), but for what the cookie cannot carry.
+ */
+static void send_cookie(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	const struct ustack_tcp_options *po = &h->opt;
+	struct us_tuple t = { h->daddr, h->saddr, h->dport, h->sport };
+	/* Without timestamps there is nowhere to keep window scale and
+	 * SACK-permitted, so, as Linux does, the SYN-ACK offers neither. */
+	bool ts = st->sys.tcp_timestamps && (po->present & USTACK_OPT_TS);
+	bool sack = ts && st->sys.tcp_sack && (po->present & USTACK_OPT_SACK_PERM);
+	bool ws = ts && st->sys.tcp_window_scaling && (po->present & USTACK_OPT_WSCALE);
+	uint16_t rcv_mss = (uint16_t)(st->cfg.mtu - 40);
+	struct us_tcp_out o;
+	memset(&o, 0, sizeof(o));
+	o.seq = us_syncookie_isn(st, &t, h->seq, (po->present & USTACK_OPT_MSS) ? po->mss : US_DEFAULT_MSS);
+	o.ack = h->seq + 1;
+	o.flags = USTACK_TCP_SYN | USTACK_TCP_ACK;
+	uint32_t tsval = us_syncookie_tsval(us_tcp_ts_clock(st), sack, ws, po->wscale) + us_tcp_ts_offset(st, &t);
+	us_tcp_syn_options(&o.opt, rcv_mss, sack, ts, tsval, po->ts_val, ws, us_tcp_wscale(st, lst->rcvbuf));
+	o.win = us_tcp_syn_window(st, lst->rcvbuf, rcv_mss - (ts ? US_TCPOLEN_TS_ALIGNED : 0));
+	lst->lq->last_cookie = st->now;
+	us_count(st, USTACK_STAT_TCP_SYNCOOKIES_SENT);
+	us_tcp_emit(st, &t, &o, NULL, 0, lst);
+}
+
+/* Linux's TCP_SYNCOOKIE_VALID: ACKs are taken for cookies only for two
+ * minutes after one was sent, so that a listener never flooded does not
+ * try every stray ACK. */
+#define US_SYNCOOKIE_VALID USTACK_SEC(120)
+
+static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_tcp *seg);
+
+/*
+ * An ACK to a listener: the return of a SYN cookie (Linux's
+ * cookie_v4_check)? Returns 1 if a connection was made from it (and the
+ * segment processed), 0 if it is no cookie of ours, -1 if the cookie is
+ * wrong or too old.
+ */
+static int cookie_ack(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	struct us_listen *lq = lst->lq;
+	if (!st->sys.tcp_syncookies || (h->flags & (USTACK_TCP_RST | USTACK_TCP_SYN)) || !lq->last_cookie ||
+	    st->now - lq->last_cookie > US_SYNCOOKIE_VALID)
+		return 0;
+	struct us_tuple t = { h->daddr, h->saddr, h->dport, h->sport };
+	int mss = us_syncookie_check(st, &t, h->ack - 1, h->seq - 1);
+	struct ustack_tcp_options opt = { .present = USTACK_OPT_MSS, .mss = (uint16_t)(mss > 0 ? mss : 0) };
+	uint32_t ts_off = us_tcp_ts_offset(st, &t);
+	if (mss > 0 && st->sys.tcp_timestamps && (h->opt.present & USTACK_OPT_TS)) {
+		bool sack, ws;
+		uint8_t wscale;
+		if (!us_syncookie_ts_decode(h->opt.ts_ecr - ts_off, &sack, &ws, &wscale))
+			mss = -1;
+		opt.present |= USTACK_OPT_TS;
+		opt.ts_val = h->opt.ts_val; /* TS.Recent starts here */
+		if (sack)
+			opt.present |= USTACK_OPT_SACK_PERM;
+		if (ws) {
+			opt.present |= USTACK_OPT_WSCALE;
+			opt.wscale = wscale;
+		}
+	}
+	if (mss < 0)
+		return -1;
+	us_count(st, USTACK_STAT_TCP_SYNCOOKIES_RECV);
+	if (lq->nacc > lq->backlog) {
+		/* Linux: no room to accept it; the peer will retransmit. */
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
+		return 1;
+	}
+	struct us_tcb *c = child_new(st, lst, seg);
+	if (!c)
+		return 1;
+	c->irs = h->seq - 1;
+	c->rcv_nxt = h->seq;
+	c->iss = h->ack - 1;
+	c->snd_una = c->iss;
+	c->snd_nxt = c->snd_max = c->iss + 1;
+	c->sndq_seq = c->iss + 1;
+	c->snd_wl1 = c->irs;
+	take_syn_options(st, c, &opt);
+	c->ts_off = ts_off;
+	if (c->ws_ok)
+		c->rcv_wscale = us_tcp_wscale(st, c->rcvbuf);
+	c->syn_wnd = us_tcp_syn_window(st, c->rcvbuf, us_tcp_rcv_seg(c));
+	us_tcp_rcv_window(c, true);
+	c->last_ack_sent = c->rcv_nxt;
+	us_tcp_set_state(st, c, USTACK_TCP_SYN_RECEIVED, "rcv SYN cookie");
+	/* The ACK completes the handshake as if the SYN-ACK had been ours to
+	 * keep; it may carry data too. */
+	synced_input(st, c, seg);
+	return 1;
+}
+
+static void listen_input(struct ustack *st, struct us_tcb *lst, const struct us_tcp *seg)
+{
+	const struct ustack_tcp_segment *h = &seg->h;
+	struct us_listen *lq = lst->lq;
+	if (h->flags & USTACK_TCP_RST) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_RST, seg, lst);
+		return;
+	}
+	if (h->flags & USTACK_TCP_ACK) {
+		int r = cookie_ack(st, lst, seg);
+		if (r > 0)
+			return;
+		drop(st, r < 0 ? USTACK_STAT_DROP_TCP_SYNCOOKIE_BAD : USTACK_STAT_DROP_TCP_LISTEN_NO_SYN, seg, lst);
+		us_tcp_reset_reply(st, seg);
+		return;
+	}
+	if (!(h->flags & USTACK_TCP_SYN)) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_NO_SYN, seg, lst);
+		return;
+	}
+	if (h->flags & USTACK_TCP_FIN) {
+		/* Linux discards SYN+FIN in LISTEN. */
+		drop(st, USTACK_STAT_DROP_TCP_BAD_FLAGS, seg, lst);
+		return;
+	}
+	/*
+	 * Linux's tcp_conn_request, measured on 6.18: the SYN queue is full
+	 * once it holds more than the backlog (min(backlog, somaxconn)); then
+	 * a SYN gets a cookie (tcp_syncookies = 1; always with 2), or is
+	 * dropped (0). A full accept queue (more than backlog) refuses SYNs
+	 * even with cookies. Without cookies, the last quarter of
+	 * tcp_max_syn_backlog is kept for peers proven alive, which ustack
+	 * does not track: it stays empty.
+	 */
+	bool cookie = st->sys.tcp_syncookies == 2;
+	if (lq->nsyn > lq->backlog) {
+		if (!st->sys.tcp_syncookies) {
+			drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
+			return;
+		}
+		cookie = true;
+	}
+	if (lq->nacc > lq->backlog) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
+		return;
+	}
+	uint32_t msb = st->sys.tcp_max_syn_backlog;
+	if (!cookie && !st->sys.tcp_syncookies && (msb < lq->nsyn || msb - lq->nsyn < msb / 4)) {
+		drop(st, USTACK_STAT_DROP_TCP_LISTEN_OVERFLOW, seg, lst);
+		return;
+	}
+	if (cookie) {
+		send_cookie(st, lst, seg);
+		return;
+	}
+	struct us_tcb *c = child_new(st, lst, seg);
+	if (!c)
+		return;
+	c->irs = h->seq;
+	c->rcv_nxt = h->seq + 1;
+	c->iss = us_tcp_isn(st, &c->n.t);
+	c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+	c->sndq_seq = c->iss + 1;
+	c->snd_wnd = h->window; /* RFC 7323 2.2: never scaled in a SYN */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = h->seq;
+	take_syn_options(st, c, &h->opt);
 	us_tcp_set_state(st, c, USTACK_TCP_SYN_RECEIVED, "rcv SYN");
 	us_tcp_send_syn(st, c);
 }
@@ -223,6 +358,19 @@ static void syn_sent_input(struct ustack *st, struct us_tcb *tcb, const struct u
 	if (!(h->flags & USTACK_TCP_SYN)) {
 		drop(st, USTACK_STAT_DROP_TCP_SYN_SENT_NO_SYN, seg, tcb);
 		return;
+	}
+	if (ack && st->sys.tcp_timestamps && (h->opt.present & USTACK_OPT_TS) && h->opt.ts_ecr) {
+		/* Linux (LINUX_MIB_PAWSACTIVEREJECTED): the echo must name a
+		 * time between our first SYN and now, or the SYN-ACK answers
+		 * some other SYN; reset it and keep waiting. rtt_start is the
+		 * first SYN's time: retransmissions do not move it. */
+		uint32_t e = h->opt.ts_ecr - tcb->ts_off;
+		uint32_t first = (uint32_t)(tcb->rtt_start / USTACK_MSEC(1));
+		if (SEQ_LT(e, first) || SEQ_GT(e, us_tcp_ts_clock(st))) {
+			drop(st, USTACK_STAT_DROP_TCP_PAWS, seg, tcb);
+			us_tcp_reset_reply(st, seg);
+			return;
+		}
 	}
 	tcb->irs = h->seq;
 	tcb->rcv_nxt = h->seq + 1;
@@ -352,9 +500,10 @@ static void enter_time_wait(struct ustack *st, struct us_tcb *tcb, const char *c
  * RFC 1122 4.2.3.2 and RFC 5681 4.2, as Linux does them: ACK at once while
  * a connection starts (quickack, up to 16 segments), for out-of-order data
  * and for data that fills a gap; otherwise ACK every second full-sized
- * segment, or after 40 ms.
+ * segment, or after 40 ms. `fin`: the peer's FIN follows the data, which
+ * ends quick ACKs (fin_arrived).
  */
-static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
+static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len, bool fin)
 {
 	/* Linux (tcp_event_data_recv): data after a silence longer than the
 	 * RTO means the sender is restarting its window; ACK quickly again. */
@@ -362,7 +511,7 @@ static void ack_data(struct ustack *st, struct us_tcb *tcb, uint32_t len)
 		tcb->quickacks = US_QUICKACKS;
 	tcb->last_data_rcv = st->now;
 	tcb->rcv_unacked += len;
-	if (tcb->quickacks) {
+	if (tcb->quickacks && !fin) {
 		tcb->quickacks--;
 		tcb->ack_now = true;
 	} else if (tcb->rcv_unacked >= 2u * us_tcp_rcv_seg(tcb)) {
@@ -406,7 +555,8 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 	if (gap)
 		tcb->ack_now = true; /* RFC 5681 4.2: a gap filled */
 	else
-		ack_data(st, tcb, (uint32_t)moved);
+		ack_data(st, tcb, (uint32_t)moved,
+			 *fin && tcb->state == USTACK_TCP_ESTABLISHED && !SEQ_LT(tcb->rcv_nxt, seq + *plen));
 	/* The FIN counts only if all the data before it was kept. */
 	if (SEQ_LT(tcb->rcv_nxt, seq + *plen))
 		*fin = false;
@@ -421,13 +571,24 @@ static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
 		tcb->rcv_nxt++;
 		tcb->fin_rcvd = true;
 	}
-	tcb->ack_now = true;
 	switch (tcb->state) {
 	case USTACK_TCP_SYN_RECEIVED:
 	case USTACK_TCP_ESTABLISHED:
+		/* Linux (tcp_fin) enters pingpong mode here, which ends quick
+		 * ACKs: once data has come, the FIN's ACK waits for the
+		 * delayed-ACK timer, for the application's reply to carry it.
+		 * Before any data Linux's ACK timeout is still zero: at once. */
+		if (!tcb->last_data_rcv) {
+			tcb->ack_now = true;
+		} else if (!tcb->ack_now && !tcb->ack_delayed) {
+			tcb->ack_delayed = true;
+			us_tcb_timer_set(st, tcb, US_TM_DELACK, st->now + USTACK_MSEC(US_DELACK_MS));
+		}
+		tcb->quickacks = 0;
 		us_tcp_set_state(st, tcb, USTACK_TCP_CLOSE_WAIT, "rcv FIN");
 		return true;
 	case USTACK_TCP_FIN_WAIT_1:
+		tcb->ack_now = true;
 		us_tcp_set_state(st, tcb, USTACK_TCP_CLOSING, "rcv FIN");
 		return true;
 	case USTACK_TCP_FIN_WAIT_2:
@@ -441,6 +602,7 @@ static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
 		us_tcb_timer_set(st, tcb, US_TM_FIN_WAIT, st->now + USTACK_MSEC(2 * (uint64_t)st->cfg.msl_ms));
 		return false;
 	default:
+		tcb->ack_now = true;
 		return true;
 	}
 }
@@ -628,8 +790,11 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			us_tcp_queue_child(st, tcb);
 	}
 	if (SEQ_GT(h->ack, tcb->snd_max)) {
-		/* RFC 9293 3.10.7.4: an ACK for something not yet sent. */
-		us_tcp_send_ack(st, tcb);
+		/* RFC 9293 3.10.7.4: an ACK for something not yet sent is
+		 * answered with an ACK; RFC 5961 7 asks that such answers be
+		 * limited, else a flood of them is reflected one for one
+		 * (Linux sends nothing in ESTABLISHED, a challenge ACK later). */
+		challenge_ack(st, tcb);
 		drop(st, USTACK_STAT_DROP_TCP_ACK_UNSENT, seg, tcb);
 		return;
 	}
@@ -664,7 +829,13 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			tcb->snd_nxt = tcb->snd_una; /* the original got through after a timeout */
 		us_tcp_acked(st, tcb, h->ack);
 	}
-	if (SEQ_LT(tcb->snd_wl1, seq) || (tcb->snd_wl1 == seq && SEQ_LEQ(tcb->snd_wl2, h->ack))) {
+	/* RFC 9293 3.10.7.4 takes the window from any segment with
+	 * SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK. Linux (tcp_may_update_window)
+	 * wants new data acknowledged, a newer SEQ, or, with the same SEQ, a
+	 * window that grows or closes: a smaller window repeating the last
+	 * numbers may be an old segment reordered, and is ignored. */
+	if (acked || SEQ_LT(tcb->snd_wl1, seq) ||
+	    (tcb->snd_wl1 == seq && (peer_wnd > tcb->snd_wnd || peer_wnd == 0))) {
 		if (peer_wnd > tcb->snd_wnd)
 			tcb->backoff = 0; /* the window opened: probing starts over */
 		tcb->snd_wnd = peer_wnd;

@@ -379,9 +379,13 @@ static bool output_next(struct ustack *st, struct us_tcb *tcb, bool force)
 	uint32_t wnd_end = tcb->snd_una + tcb->snd_wnd;
 	uint32_t rwnd = SEQ_GT(wnd_end, tcb->snd_nxt) ? wnd_end - tcb->snd_nxt : 0;
 	/* With SACK, what the peer holds or has lost is not in flight
-	 * (RFC 6675 pipe); this is also what lets limited transmit (RFC 3042)
-	 * send new data as SACKs arrive. */
-	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
+	 * (RFC 6675 pipe); without, each duplicate ACK stands for a segment
+	 * that left (Linux's tcp_add_reno_sack). This is also what lets
+	 * limited transmit (RFC 3042) send new data as SACKs or duplicates
+	 * arrive. */
+	uint32_t flight = us_sack_active(tcb)				 ? us_sack_pipe(tcb)
+			  : tcb->dupacks && tcb->ca_state != US_CA_LOSS ? us_tcp_newreno_pipe(tcb)
+									 : tcb->snd_nxt - tcb->snd_una;
 	uint32_t cwnd = tcb->cwnd > flight ? tcb->cwnd - flight : 0;
 	uint32_t usable = rwnd < cwnd ? rwnd : cwnd;
 	if (force && usable == 0)
@@ -432,7 +436,7 @@ static uint32_t persist_interval_us(struct ustack *st, const struct us_tcb *tcb)
 
 /* Sends the record r again (RFC 6675 NextSeg rule 1), its data cut to the
  * MSS, with the FIN if the record holds it. */
-static void retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
+void us_tcp_retransmit_rec(struct ustack *st, struct us_tcb *tcb, const struct us_txseg *r)
 {
 	uint32_t fin_seq = tcb->sndq_seq + tcb->sndq.len;
 	uint32_t data_end = SEQ_LT(r->end, fin_seq) ? r->end : fin_seq;
@@ -451,11 +455,20 @@ static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
 		return;
 	struct us_txseg *r;
 	while (us_sack_pipe_segs(tcb) < tcb->cwnd / tcb->snd_mss && (r = us_sack_next_lost(tcb)))
-		retransmit_rec(st, tcb, r);
+		us_tcp_retransmit_rec(st, tcb, r);
 }
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	if (tcb->frto_new) {
+		/* RFC 5682 3.1 step 2b: new data, not retransmissions. */
+		tcb->frto_new = false;
+		while (output_next(st, tcb, false))
+			;
+		if (tcb->snd_max != tcb->recover)
+			return;
+		tcb->frto = false; /* nothing new could go: conventional recovery */
+	}
 	retransmit_lost(st, tcb);
 	while (output_next(st, tcb, false))
 		;
@@ -466,6 +479,19 @@ void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 		 * the window: only a probe can (RFC 9293 3.8.6.1). */
 		us_tcb_timer_set(st, tcb, US_TM_PERSIST, st->now + USTACK_USEC(persist_interval_us(st, tcb)));
 	}
+}
+
+/* RFC 8985 7.3: a probe sends one new segment if the peer's window has
+ * room for it, whatever the congestion window says (Linux's
+ * tcp_send_loss_probe). */
+bool us_tcp_send_new_ignoring_cwnd(struct ustack *st, struct us_tcb *tcb)
+{
+	uint32_t cwnd = tcb->cwnd;
+	uint32_t flight = us_sack_active(tcb) ? us_sack_pipe(tcb) : tcb->snd_nxt - tcb->snd_una;
+	tcb->cwnd = flight + tcb->snd_mss;
+	bool sent = output_next(st, tcb, false);
+	tcb->cwnd = cwnd;
+	return sent;
 }
 
 bool us_tcp_output_one(struct ustack *st, struct us_tcb *tcb)

@@ -43,15 +43,20 @@ uint32_t us_tcp_flight(const struct us_tcb *tcb)
 	return tcb->snd_max - tcb->snd_una;
 }
 
+static void newreno_prr(struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool resend_head);
+
 static void enter_recovery(struct ustack *st, struct us_tcb *tcb)
 {
-	/* RFC 6582 3.2 step 2, RFC 5681 3.2 steps 2 to 4. */
+	/* RFC 6582 3.2 step 2, RFC 5681 3.2 steps 2 and 3; the window
+	 * during recovery is PRR's (RFC 6937), not RFC 5681's inflation. */
 	us_count(st, USTACK_STAT_TCP_FAST_RETRANS);
+	tcb->prior_cwnd = tcb->cwnd / tcb->snd_mss ? tcb->cwnd / tcb->snd_mss : 1;
+	tcb->prr_delivered = tcb->prr_out = 0;
 	tcb->ssthresh = tcb->cc->ssthresh(st, tcb);
 	tcb->recover = tcb->snd_max;
 	tcb->ca_state = US_CA_RECOVERY;
+	newreno_prr(tcb, 1, false, true);
 	us_tcp_retransmit_head(st, tcb);
-	tcb->cwnd = tcb->ssthresh + 3u * tcb->snd_mss;
 }
 
 /*
@@ -62,14 +67,11 @@ static void enter_recovery(struct ustack *st, struct us_tcb *tcb)
  * delivered when SND.UNA advanced and nothing new was lost (PRR-SSRB),
  * only what was delivered otherwise (PRR-CRB).
  */
-void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost)
+static uint32_t prr_sndcnt(struct us_tcb *tcb, uint32_t pipe, uint32_t delivered, bool una_advanced,
+			   bool newly_lost)
 {
-	(void)st;
-	uint32_t mss = tcb->snd_mss;
-	if (!delivered || !tcb->prior_cwnd)
-		return;
-	int64_t pipe = us_sack_pipe_segs(tcb), ssthresh = tcb->ssthresh / mss;
-	int64_t delta = ssthresh - pipe, sndcnt;
+	int64_t ssthresh = tcb->ssthresh / tcb->snd_mss;
+	int64_t delta = ssthresh - (int64_t)pipe, sndcnt;
 	tcb->prr_delivered += delivered;
 	if (delta < 0) {
 		uint64_t dividend = (uint64_t)ssthresh * tcb->prr_delivered + tcb->prior_cwnd - 1;
@@ -86,7 +88,41 @@ void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool 
 	/* The first ACK of recovery always sends: the fast retransmit. */
 	if (sndcnt < (tcb->prr_out ? 0 : 1))
 		sndcnt = tcb->prr_out ? 0 : 1;
-	tcb->cwnd = (uint32_t)(pipe + sndcnt) * mss;
+	return (uint32_t)sndcnt;
+}
+
+void us_tcp_prr(struct ustack *st, struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool newly_lost)
+{
+	(void)st;
+	if (!delivered || !tcb->prior_cwnd)
+		return;
+	uint32_t pipe = us_sack_pipe_segs(tcb);
+	tcb->cwnd = (pipe + prr_sndcnt(tcb, pipe, delivered, una_advanced, newly_lost)) * tcb->snd_mss;
+	if (tcb->cwnd < tcb->snd_mss)
+		tcb->cwnd = tcb->snd_mss;
+}
+
+/* Without SACK, as Linux counts it (tcp_add_reno_sack): during recovery
+ * each duplicate ACK stands for a segment that left the network. Pipe in
+ * bytes, with the head's retransmission in flight. */
+uint32_t us_tcp_newreno_pipe(const struct us_tcb *tcb)
+{
+	uint32_t mss = tcb->snd_mss, outstanding = tcb->snd_nxt - tcb->snd_una;
+	uint32_t out = (outstanding + mss - 1) / mss;
+	uint32_t sacked = out && tcb->dupacks > out - 1 ? out - 1 : tcb->dupacks;
+	return outstanding - sacked * mss;
+}
+
+/* PRR without SACK: resend_head says the head is lost and about to be
+ * resent (on entering recovery, on a partial ACK). */
+static void newreno_prr(struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool resend_head)
+{
+	uint32_t mss = tcb->snd_mss;
+	uint32_t pipe = us_tcp_newreno_pipe(tcb) / mss;
+	if (resend_head && pipe)
+		pipe--; /* lost, not yet resent */
+	uint32_t sndcnt = prr_sndcnt(tcb, pipe, delivered, una_advanced, resend_head);
+	tcb->cwnd = (pipe + sndcnt) * mss;
 	if (tcb->cwnd < mss)
 		tcb->cwnd = mss;
 }
@@ -103,6 +139,7 @@ void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb)
 	tcb->recover = tcb->snd_max;
 	tcb->ca_state = US_CA_RECOVERY;
 	tcb->prr_delivered = tcb->prr_out = 0;
+	tcb->tlp_out = false; /* Linux's tcp_init_cwnd_reduction: the probe's episode is this one */
 }
 
 static void grow(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t flight_before)
@@ -116,12 +153,79 @@ static void grow(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t
 		tcb->cc->cong_avoid(st, tcb, acked);
 }
 
+/* RFC 5682 and Linux's tcp_try_undo_loss: the timeout was spurious; the
+ * window comes back as it was before it. */
+static void undo_rto(struct ustack *st, struct us_tcb *tcb)
+{
+	us_count(st, USTACK_STAT_TCP_SPURIOUS_RTO_UNDONE);
+	if (tcb->cwnd < tcb->undo_cwnd)
+		tcb->cwnd = tcb->undo_cwnd;
+	if (tcb->ssthresh < tcb->undo_ssthresh)
+		tcb->ssthresh = tcb->undo_ssthresh;
+	us_sack_unmark_lost(tcb);
+	tcb->frto = false;
+	tcb->ca_state = US_CA_OPEN;
+	tcb->retries = 0;
+}
+
+/*
+ * RFC 5682 3.1, SACK-enhanced, in the order of Linux's tcp_process_loss.
+ * Returns true if the ACK is fully handled (the timeout was undone).
+ */
+static bool frto_ack(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t delivered)
+{
+	if (!tcb->frto || tcb->ca_state != US_CA_LOSS)
+		return false;
+	/* Step 3b: data sent only once was delivered, so not everything
+	 * in flight was lost: the timeout was spurious. */
+	if (tcb->orig_delivered) {
+		undo_rto(st, tcb);
+		return true;
+	}
+	bool recovered = SEQ_GEQ(tcb->snd_una, tcb->recover);
+	if (SEQ_GT(tcb->snd_max, tcb->recover)) {
+		/* Step 3a: new data went out, and a SACK or a duplicate
+		 * came back instead of its ACK: the loss was real. */
+		if (delivered > acked / tcb->snd_mss || !acked)
+			tcb->frto = false;
+	} else if (acked && !recovered) {
+		/* Step 2b: the retransmission was acknowledged; send new
+		 * data to see whether the rest arrives without resending. */
+		tcb->recover = tcb->snd_max;
+		bool fin_pending;
+		uint32_t unsent = tcb->sndq_seq + tcb->sndq.len - tcb->snd_nxt;
+		fin_pending = tcb->fin_queued && SEQ_LEQ(tcb->snd_nxt, tcb->sndq_seq + tcb->sndq.len);
+		if ((unsent || fin_pending) && SEQ_GT(tcb->snd_una + tcb->snd_wnd, tcb->snd_nxt))
+			tcb->frto_new = true;
+		else
+			tcb->frto = false;
+	}
+	return false;
+}
+
 /* An ACK on a connection with a SACK scoreboard (RFC 6675 5). */
 static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t flight_before,
 			   uint32_t delivered)
 {
 	bool rack = st->sys.tcp_recovery & 1;
 	uint32_t lost_before = tcb->txq.lost;
+	us_tlp_ack(st, tcb, tcb->dsack_rcvd);
+	if (frto_ack(st, tcb, acked, delivered)) {
+		grow(st, tcb, acked, flight_before);
+		us_tlp_schedule(st, tcb, true);
+		return;
+	}
+	if (tcb->txq.n && (us_sack_at(tcb, 0)->flags & US_TX_SACKED)) {
+		/* The peer acknowledges up to data it had SACKed: it threw
+		 * that data away (reneged, RFC 2018 8). Linux waits a little
+		 * for the ACK that moves past it, then times out, which
+		 * forgets the SACK marks. */
+		us_count(st, USTACK_STAT_TCP_SACK_RENEGING);
+		uint32_t wait = tcb->srtt_us / 2 > 10000 ? tcb->srtt_us / 2 : 10000;
+		if (tcb->tm[US_TM_RTO] > st->now + USTACK_USEC(wait))
+			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
+		return; /* Linux: nothing is marked or sent on such an ACK */
+	}
 	if (rack)
 		us_rack_detect(st, tcb);
 	if (tcb->ca_state == US_CA_RECOVERY && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
@@ -140,16 +244,10 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 	 * recovery for losses of what was sent before the last one began. */
 	if (tcb->ca_state == US_CA_OPEN && tcb->txq.lost && SEQ_GEQ(tcb->snd_una, tcb->recover))
 		us_tcp_enter_recovery(st, tcb);
-	if (tcb->txq.n && (us_sack_at(tcb, 0)->flags & US_TX_SACKED)) {
-		/* The peer acknowledges up to data it had SACKed: it threw
-		 * that data away (reneged, RFC 2018 8). Linux waits a little
-		 * for the ACK that moves past it, then times out, which
-		 * forgets the SACK marks. */
-		us_count(st, USTACK_STAT_TCP_SACK_RENEGING);
-		uint32_t wait = tcb->srtt_us / 2 > 10000 ? tcb->srtt_us / 2 : 10000;
-		if (tcb->tm[US_TM_RTO] > st->now + USTACK_USEC(wait))
-			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
-	}
+	/* RFC 8985 7.2: an ACK that moves SND.UNA restarts the probe
+	 * timeout; leaving the open state cancels it. */
+	if (acked || tcb->ca_state != US_CA_OPEN || tcb->txq.sacked)
+		us_tlp_schedule(st, tcb, true);
 	if (tcb->ca_state == US_CA_RECOVERY) {
 		us_tcp_prr(st, tcb, delivered, acked > 0, tcb->txq.lost > lost_before);
 		return;
@@ -182,12 +280,14 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 				 * resend it and deflate by what was acknowledged,
 				 * keeping one segment for the retransmission. */
 				us_count(st, USTACK_STAT_TCP_PARTIAL_ACKS);
+				/* Linux's tcp_remove_reno_sacks: one acknowledged
+				 * segment filled the hole, the others had been
+				 * counted by duplicate ACKs already. */
+				uint32_t pkts = (acked + mss - 1) / mss;
+				uint32_t delivered_nr = pkts > tcb->dupacks ? pkts - tcb->dupacks : 1;
+				tcb->dupacks = (uint8_t)(tcb->dupacks > pkts - 1 ? tcb->dupacks - (pkts - 1) : 0);
+				newreno_prr(tcb, delivered_nr, true, true);
 				us_tcp_retransmit_head(st, tcb);
-				tcb->cwnd = tcb->cwnd > acked ? tcb->cwnd - acked : 0;
-				if (acked >= mss)
-					tcb->cwnd += mss;
-				if (tcb->cwnd < mss)
-					tcb->cwnd = mss;
 			}
 			return;
 		}
@@ -203,8 +303,8 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 		tcb->dupacks++;
 	if (tcb->ca_state == US_CA_RECOVERY) {
 		/* RFC 5681 3.2 step 4: each further duplicate means a segment
-		 * has left the network. */
-		tcb->cwnd += mss;
+		 * has left the network; PRR decides what may follow it. */
+		newreno_prr(tcb, 1, false, false);
 		return;
 	}
 	/* RFC 6582 3.2 step 1: a third duplicate ACK starts recovery only
@@ -217,6 +317,18 @@ void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, boo
 
 void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb)
 {
+	if (us_sack_active(tcb)) {
+		/* RFC 5682 3.1 step 1, as Linux: F-RTO watches a timeout
+		 * that starts a loss episode, or one more timeout of the same
+		 * segment (3.2); the window is kept for an undo. */
+		bool fresh = tcb->ca_state != US_CA_LOSS && tcb->ca_state != US_CA_RECOVERY;
+		tcb->frto = st->sys.tcp_frto && (fresh || tcb->retries > 1);
+		tcb->frto_new = false;
+		if (fresh) {
+			tcb->undo_cwnd = tcb->cwnd;
+			tcb->undo_ssthresh = tcb->ssthresh;
+		}
+	}
 	/* RFC 5681 3.1 equation (4), taken once per loss episode: a second
 	 * timeout for the same data must not halve the threshold again. */
 	if (tcb->ca_state != US_CA_LOSS)

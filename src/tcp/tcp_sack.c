@@ -99,7 +99,56 @@ bool us_sack_active(const struct us_tcb *tcb)
 
 struct us_txseg *us_sack_at(const struct us_tcb *tcb, uint32_t i)
 {
-	return &tcb->txq.a[(tcb->txq.head + i) & (tcb->txq.cap - 1)];
+	return &tcb->txq.a[(tcb->txq.base + i) & (tcb->txq.cap - 1)];
+}
+
+struct us_txseg *us_sack_by_id(const struct us_txq *q, uint32_t id)
+{
+	return &q->a[id & (q->cap - 1)];
+}
+
+static uint32_t id_at(const struct us_txq *q, uint32_t i)
+{
+	return q->base + i;
+}
+
+static void t_unlink(struct us_txq *q, uint32_t id)
+{
+	struct us_txseg *r = us_sack_by_id(q, id);
+	if (q->tn == 1) {
+		q->tn = 0;
+		return;
+	}
+	if (id == q->thead)
+		q->thead = r->tnext;
+	else
+		us_sack_by_id(q, r->tprev)->tnext = r->tnext;
+	if (id == q->ttail)
+		q->ttail = r->tprev;
+	else
+		us_sack_by_id(q, r->tnext)->tprev = r->tprev;
+	q->tn--;
+}
+
+static void t_append(struct us_txq *q, uint32_t id)
+{
+	if (q->tn == 0) {
+		q->thead = id;
+	} else {
+		us_sack_by_id(q, q->ttail)->tnext = id;
+		us_sack_by_id(q, id)->tprev = q->ttail;
+	}
+	q->ttail = id;
+	q->tn++;
+}
+
+/* A record not SACKed was sent again: it is now the newest. */
+static void t_touch(struct us_txq *q, uint32_t id)
+{
+	if (q->tn && id == q->ttail)
+		return;
+	t_unlink(q, id);
+	t_append(q, id);
 }
 
 void us_sack_free(struct ustack *st, struct us_tcb *tcb)
@@ -128,12 +177,12 @@ static bool grow(struct ustack *st, struct us_txq *q)
 	struct us_txseg *na = us_alloc(st, ncap * sizeof(*na));
 	if (!na)
 		return false;
+	/* Ids stay; only their slots move. */
 	for (uint32_t i = 0; i < q->n; i++)
-		na[i] = q->a[(q->head + i) & (q->cap - 1)];
+		na[(q->base + i) & (ncap - 1)] = q->a[(q->base + i) & (q->cap - 1)];
 	us_free(st, q->a, q->cap * sizeof(*q->a));
 	q->a = na;
 	q->cap = ncap;
-	q->head = 0;
 	return true;
 }
 
@@ -143,7 +192,7 @@ static void give_up(struct ustack *st, struct us_tcb *tcb)
 {
 	us_count(st, USTACK_STAT_TCP_SACK_SCOREBOARD_LOST);
 	struct us_txq *q = &tcb->txq;
-	q->n = q->head = 0;
+	q->n = q->tn = 0;
 	q->sacked = q->lost = q->retrans = 0;
 	q->sacked_b = q->lost_b = q->retrans_b = 0;
 	q->broken = true;
@@ -192,6 +241,7 @@ void us_sack_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t 
 			if (t->flags == 0 && end - t->seq <= rec_limit(tcb)) {
 				t->end = end;
 				t->xmit = st->now;
+				t_touch(q, id_at(q, q->n - 1));
 				return;
 			}
 		}
@@ -201,6 +251,7 @@ void us_sack_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t 
 		}
 		struct us_txseg *r = us_sack_at(tcb, q->n++);
 		*r = (struct us_txseg){ .seq = seq, .end = end, .xmit = st->now };
+		t_append(q, id_at(q, q->n - 1));
 		return;
 	}
 	/* A retransmission: every record it touches is in flight again. */
@@ -209,8 +260,10 @@ void us_sack_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t 
 		if (!SEQ_LT(r->seq, end))
 			break;
 		r->xmit = st->now;
-		if (!(r->flags & US_TX_SACKED))
+		if (!(r->flags & US_TX_SACKED)) {
 			set_flags(q, r, r->flags | US_TX_RETRANS | US_TX_EVER);
+			t_touch(q, id_at(q, i));
+		}
 	}
 }
 
@@ -253,12 +306,29 @@ void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sack
 void us_sack_rto(struct us_tcb *tcb)
 {
 	struct us_txq *q = &tcb->txq;
+	q->tn = 0;
 	for (uint32_t i = 0; i < q->n; i++) {
 		struct us_txseg *r = us_sack_at(tcb, i);
 		set_flags(q, r, (uint8_t)((r->flags & US_TX_EVER) | US_TX_LOST));
+		t_append(q, id_at(q, i)); /* the SACKed rejoin; by sequence, near enough to time */
 	}
 	q->lost_hint = tcb->snd_una;
 	q->sack_high = tcb->snd_una;
+	tcb->tlp_out = false;
+	us_tcb_timer_stop(tcb, US_TM_TLP);
+	us_tcb_timer_stop(tcb, US_TM_RACK);
+}
+
+/* RFC 5682 (Linux's tcp_undo_cwnd_reduction): the timeout was spurious;
+ * nothing is taken for lost any more. */
+void us_sack_unmark_lost(struct us_tcb *tcb)
+{
+	struct us_txq *q = &tcb->txq;
+	for (uint32_t i = 0; i < q->n && q->lost; i++) {
+		struct us_txseg *r = us_sack_at(tcb, i);
+		if (r->flags & US_TX_LOST)
+			set_flags(q, r, (uint8_t)(r->flags & ~US_TX_LOST));
+	}
 }
 
 /* RFC 6675 4 pipe: bytes in flight, neither SACKed nor taken for lost,
@@ -316,6 +386,8 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 {
 	struct us_txq *q = &tcb->txq;
 	uint32_t delivered = 0, una = tcb->snd_una;
+	tcb->dsack_rcvd = false;
+	tcb->orig_delivered = false;
 	if (!tcb->sack_ok)
 		return 0;
 	if (q->broken) {
@@ -330,9 +402,13 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 			if (!(r->flags & US_TX_SACKED)) {
 				delivered++;
 				us_rack_delivered(st, tcb, r);
+				if (!(r->flags & US_TX_EVER))
+					tcb->orig_delivered = true;
 			}
+			if (!(r->flags & US_TX_SACKED))
+				t_unlink(q, q->base);
 			set_flags(q, r, 0);
-			q->head = (q->head + 1) & (q->cap - 1);
+			q->base++;
 			q->n--;
 			continue;
 		}
@@ -345,8 +421,6 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 		}
 		break;
 	}
-	if (q->n == 0)
-		q->head = 0;
 	if (SEQ_LT(q->lost_hint, una))
 		q->lost_hint = una;
 	if (SEQ_LT(q->sack_high, una))
@@ -360,6 +434,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 		 * network's duplicate) was not needed. */
 		us_count(st, USTACK_STAT_TCP_DSACK_RECV);
 		us_rack_dsack(st, tcb);
+		tcb->dsack_rcvd = true;
 		first = 1;
 	}
 	for (int b = first; b < opt->nsack; b++) {
@@ -376,6 +451,11 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 				continue;
 			if (!(r->flags & US_TX_EVER) && SEQ_LT(r->end, q->sack_high))
 				tcb->reord_seen = true; /* delivered past a later one */
+			/* Linux's FLAG_ORIG_SACK_ACKED: only what was sent
+			 * before the timeout counts (F-RTO step 3b). */
+			if (!(r->flags & US_TX_EVER) && SEQ_LEQ(r->end, tcb->recover))
+				tcb->orig_delivered = true;
+			t_unlink(q, id_at(q, i));
 			set_flags(q, r, US_TX_SACKED | (r->flags & US_TX_EVER));
 			delivered++;
 			us_rack_delivered(st, tcb, r);

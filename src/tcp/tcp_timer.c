@@ -173,6 +173,8 @@ void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t l
 	}
 	if (tcb->tm[US_TM_RTO] == USTACK_TIME_NEVER)
 		rto_arm(st, tcb); /* RFC 6298 5.1 */
+	if (!retransmit)
+		us_tlp_schedule(st, tcb, false); /* RFC 8985 7.2: new data sent */
 }
 
 void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack)
@@ -325,6 +327,7 @@ static bool (*const handlers[US_TM__COUNT])(struct ustack *, struct us_tcb *) = 
 	[US_TM_FIN_WAIT] = fin_wait_expired,
 	[US_TM_RECLAIM] = reclaim_expired,
 	[US_TM_RACK] = us_rack_timer_expired,
+	[US_TM_TLP] = us_tlp_expired,
 };
 
 void us_tcp_timers_run(struct ustack *st)

@@ -2,8 +2,9 @@
  * TIME_WAIT as a compact record (DESIGN-NOTES 5, after Linux's timewait
  * socket and FreeBSD's tcptw): when a connection nobody holds any more
  * reaches TIME_WAIT, its control block and buffers are freed and a record
- * of under a hundred bytes keeps the four-tuple, the port and the sequence
- * numbers needed to answer a retransmitted FIN.
+ * of about a hundred bytes (104 on 64-bit; the block is 640) keeps the
+ * four-tuple, the port, the sequence numbers needed to answer a
+ * retransmitted FIN, and the timestamp state its ACKs and PAWS need.
  *
  * Every record waits the same 2MSL from its last restart and the clock only
  * moves forward, so appending at the tail keeps the queue in deadline order:

@@ -281,10 +281,17 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 		if (r->len == 0)
 			us_tcp_rings_drained(st, tcb);
 		/* RFC 9293 3.8.6.2.2: tell the sender of new room once it is
-		 * worth a segment (or half the buffer). */
+		 * worth a segment (or half the buffer), and, as Linux does
+		 * (__tcp_cleanup_rbuf), only if the window at least doubles:
+		 * a window still large needs no update of its own. */
 		uint32_t space = tcb->rcvbuf - r->len;
 		uint32_t step = tcb->rcvbuf / 2 < tcb->rcv_mss ? tcb->rcvbuf / 2 : tcb->rcv_mss;
-		if (may_update_window(tcb) && space >= before + step)
+		uint32_t clamp = 65535u << tcb->rcv_wscale;
+		if (clamp > tcb->rcvbuf)
+			clamp = tcb->rcvbuf;
+		uint32_t now = space < clamp ? space : clamp;
+		if (may_update_window(tcb) && space >= before + step && 2 * (uint64_t)before <= clamp &&
+		    now >= 2 * (uint64_t)before)
 			us_tcp_send_ack(st, tcb);
 		return n;
 	}

@@ -14,7 +14,9 @@
  * that the input itself opens: c[2], which the peer opens to the listener,
  * and c[3], which the stack opens. Their segments carry flags, window and
  * options verbatim and sequence numbers relative to the two sides' initial
- * ones, so a connection recorded on the simulator replays here exactly:
+ * ones (a timestamp option's echo reply too: relative to the stack's first
+ * TSval, plus one, 0 kept as 0), so a connection recorded on the simulator
+ * replays here exactly:
  * tests/fuzz/seed/mkseeds.c writes the seed corpus that way, from scenarios
  * (data, loss, reordering with SACK, timeouts, both closes) run between two
  * stacks, and the fuzzer starts from deep states and mutates real traces.
@@ -43,6 +45,7 @@ struct conn {
 	int fd;
 	bool has_iss; /* the stack's SYN was seen: iss is its initial sequence number */
 	uint32_t iss;
+	uint32_t ts_base; /* the TSval of the stack's SYN */
 };
 
 #define NCONN 4
@@ -82,9 +85,13 @@ static void output(void *ctx, const struct iovec *iov, int iovcnt)
 	for (int i = 0; i < NCONN; i++) {
 		struct conn *c = &W->c[i];
 		if (t.h.dport == c->sport && t.h.sport == c->dport) {
-			if ((t.h.flags & USTACK_TCP_SYN) && !c->has_iss) {
+			/* Every SYN: a connection reopened on the same ports
+			 * (from TIME_WAIT) has a new ISS. */
+			if (t.h.flags & USTACK_TCP_SYN) {
 				c->has_iss = true;
 				c->iss = t.h.seq;
+				if (t.h.opt.present & USTACK_OPT_TS)
+					c->ts_base = t.h.opt.ts_val;
 			}
 			uint32_t end = t.h.seq + t.h.len + !!(t.h.flags & USTACK_TCP_SYN) + !!(t.h.flags & USTACK_TCP_FIN);
 			if (SEQ_GT(end, c->stack_nxt))
@@ -184,6 +191,30 @@ static void setup(struct world *w)
 	w->c[3] = (struct conn){ .sport = 5002, .fd = -1 };
 }
 
+/* A timestamp option's echo reply, relative in a trace record, made
+ * absolute: the stack's TS clock has its own random offset. */
+static void rebase_tsecr(const struct conn *c, uint8_t *o, size_t len)
+{
+	for (size_t i = 0; i < len && o[i] != 0;) {
+		if (o[i] == 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= len || o[i + 1] < 2 || i + o[i + 1] > len)
+			return;
+		if (o[i] == 8 && o[i + 1] == 10) {
+			uint8_t *e = o + i + 6;
+			uint32_t ecr = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
+			if (ecr) {
+				ecr = c->ts_base + ecr - 1;
+				e[0] = (uint8_t)(ecr >> 24), e[1] = (uint8_t)(ecr >> 16);
+				e[2] = (uint8_t)(ecr >> 8), e[3] = (uint8_t)ecr;
+			}
+		}
+		i += o[i + 1];
+	}
+}
+
 /* A trace record (see the top); c is c[2] or c[3]. */
 static void trace_record(struct world *w, int sub, struct conn *c, char *buf, size_t bufsize)
 {
@@ -198,6 +229,7 @@ static void trace_record(struct world *w, int sub, struct conn *c, char *buf, si
 		for (int i = 0; i < optlen; i++)
 			opts[i] = take8(w);
 		size_t plen = take16(w) % 9001;
+		rebase_tsecr(c, opts, optlen);
 		inject(w, c->sport, c->dport, flags, TRACE_PEER_ISN + seq, c->iss + ack, win, opts, optlen, plen);
 		break;
 	}

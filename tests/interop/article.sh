@@ -7,12 +7,13 @@ setup article
 
 # 1. ustack-echo is the server; the article's client is the kernel.
 test_ustack_server() {
-	start "$TMP/srv" "$BIN/ustack-echo" server --port 9999 || return 1
+	start "$TMP/srv" "$BIN/ustack-echo" server --port 9999 --stats --trace || return 1
 	out=$(ARTICLE_HOST=$UADDR timeout 10 ip netns exec "$NS" python3 "$HERE/article/socket_client_test.py" 2>&1)
-	wait_for "$LAST_PID" 15 || return 1
+	wait_for "$LAST_PID" 15
+	rc=$?
 	echo "  kernel client: $out"
 	sed 's/^/  ustack server: /' "$TMP/srv"
-	[ "$out" = "Received b'Hello, world'" ] && grep -q "^Connected by ('$KADDR', [0-9]*)$" "$TMP/srv" &&
+	[ $rc -eq 0 ] && [ "$out" = "Received b'Hello, world'" ] && grep -q "^Connected by ('$KADDR', [0-9]*)$" "$TMP/srv" &&
 		grep -q "^data: b'Hello, world'$" "$TMP/srv"
 }
 check "article client (kernel) against ustack-echo server" test_ustack_server

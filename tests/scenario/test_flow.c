@@ -116,10 +116,12 @@ static void ten_out_first_acked(struct tpeer *p, const struct conn *c)
 }
 
 /* RFC 5681 3.2: the third duplicate ACK retransmits the missing segment,
- * ssthresh = max(FlightSize / 2, 2 SMSS), cwnd = ssthresh + 3 SMSS; each
- * further duplicate inflates cwnd by SMSS; the ACK of everything ends
- * recovery with cwnd = ssthresh (RFC 6582 3.2 step 3's second option, Linux's)
- * (RFC 6582 3.2 step 3, option 1). */
+ * ssthresh = max(FlightSize / 2, 2 SMSS). During recovery cwnd is PRR's
+ * (RFC 6937, counted in segments as Linux does, each duplicate standing
+ * for a segment delivered): pipe + sndcnt, with pipe 9 - 3 duplicates and
+ * sndcnt = ceil(4 * 1 / 10) = 1 on the third, 9 - 4 and ceil(4 * 2 / 10)
+ * - 1 = 0 on the fourth. The ACK of everything ends recovery with
+ * cwnd = ssthresh (RFC 6582 3.2 step 3's second option, Linux's). */
 Test(flow, fast_retransmit)
 {
 	struct tpeer p;
@@ -143,11 +145,11 @@ Test(flow, fast_retransmit)
 	ti = tcp_info(&p, c.fd);
 	cr_assert_eq(ti.ca_state, 1);
 	cr_assert_eq(ti.ssthresh, 4500u, "ssthresh %u: half of 9000 in flight", ti.ssthresh);
-	cr_assert_eq(ti.cwnd, 4500u + 3000u);
+	cr_assert_eq(ti.cwnd, 6000u, "cwnd %u after the 3rd duplicate", ti.cwnd);
 	peer_ack(&p, &c, c.iss + 1001, 1024);
 	cr_assert_null(tpeer_next(&p));
 	ti = tcp_info(&p, c.fd);
-	cr_assert_eq(ti.cwnd, 4500u + 4000u, "cwnd %u after the 4th duplicate", ti.cwnd);
+	cr_assert_eq(ti.cwnd, 5000u, "cwnd %u after the 4th duplicate", ti.cwnd);
 	peer_ack(&p, &c, c.iss + 10001, 1024);
 	cr_assert_null(tpeer_next(&p));
 	ti = tcp_info(&p, c.fd);

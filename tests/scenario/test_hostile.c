@@ -76,6 +76,29 @@ Test(hostile, acks_outside_the_acceptable_range)
 	cr_assert_eq(ustack_sock_state(p.st, fd), USTACK_TCP_ESTABLISHED);
 }
 
+/* A flood of ACKs for data never sent is not reflected one for one: the
+ * answers share the challenge-ACK limit (RFC 5961 7), one per 500 ms. */
+Test(hostile, acks_of_unsent_data_answered_at_a_limited_rate)
+{
+	uint32_t iss;
+	uint16_t lport;
+	int fd = tpeer_establish_active(&p, 80, 1000, &iss, &lport);
+	cr_assert_geq(fd, 0);
+	uint64_t unsent = ustack_stat(p.st, USTACK_STAT_DROP_TCP_ACK_UNSENT);
+	uint64_t skipped = ustack_stat(p.st, USTACK_STAT_TCP_ACK_SKIPPED);
+	for (uint32_t i = 0; i < 10; i++)
+		tpeer_send(&p, 80, lport, USTACK_TCP_ACK, 1001, iss + 1 + 100000 + i, 65535, NULL, 0, NULL);
+	const struct tseg *s = tpeer_next(&p);
+	cr_assert(s && s->h.flags == USTACK_TCP_ACK && s->h.ack == 1001, "trace:\n%s", p.trace);
+	cr_assert_null(tpeer_next(&p), "one answer for ten; trace:\n%s", p.trace);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_DROP_TCP_ACK_UNSENT), unsent + 10);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_TCP_ACK_SKIPPED), skipped + 9);
+	tpeer_advance(&p, USTACK_MSEC(500));
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK, 1001, iss + 1 + 100000, 65535, NULL, 0, NULL);
+	cr_assert(tpeer_next(&p), "answered again after 500 ms; trace:\n%s", p.trace);
+	cr_assert_eq(ustack_sock_state(p.st, fd), USTACK_TCP_ESTABLISHED);
+}
+
 /* SYN+FIN to a listener is dropped, as Linux does, and creates nothing. */
 Test(hostile, syn_fin_to_listener)
 {

@@ -212,6 +212,12 @@ static size_t m_src_loopback(uint8_t *pkt, const struct conn *c)
 	return base_from(pkt, c, 0x7F000001u, T_ADDR_A, PEER_PORT, c->lport); /* 127.0.0.1 */
 }
 
+/* The land attack: the stack's own address and port on both sides. */
+static size_t m_src_land(uint8_t *pkt, const struct conn *c)
+{
+	return base_from(pkt, c, T_ADDR_A, T_ADDR_A, c->lport, c->lport);
+}
+
 static size_t m_not_for_us(uint8_t *pkt, const struct conn *c)
 {
 	return base_from(pkt, c, T_ADDR_B, T_ADDR_OTHER, PEER_PORT, c->lport);
@@ -383,6 +389,7 @@ static const struct drop_case drop_cases[] = {
 	{ "IP source 198.18.0.255 (subnet bcast)", m_src_subnet_bcast, USTACK_STAT_DROP_IP_BAD_SRC, false },
 	{ "IP source 224.0.0.1 (multicast)", m_src_multicast, USTACK_STAT_DROP_IP_BAD_SRC, false },
 	{ "IP source 240.0.0.1 (class E)", m_src_class_e, USTACK_STAT_DROP_IP_BAD_SRC, false },
+	{ "IP source 198.18.0.1, the stack's own (land)", m_src_land, USTACK_STAT_DROP_IP_BAD_SRC, false },
 	{ "IP destination 198.18.0.3", m_not_for_us, USTACK_STAT_DROP_IP_NOT_FOR_US, false },
 	{ "IP fragment, MF set, 23 bytes", m_frag_mf, USTACK_STAT_DROP_IP_FRAG_BAD_LENGTH, false },
 	{ "IP fragment past 65535 bytes", m_frag_offset, USTACK_STAT_DROP_IP_FRAG_TOO_BIG, false },

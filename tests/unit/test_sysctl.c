@@ -57,6 +57,7 @@ TestSuite(sysctl, .init = setup, .fini = teardown);
 Test(sysctl, defaults)
 {
 	static const char *const want[][2] = {
+		{ "net.core.rmem_max", "212992" },
 		{ "net.core.somaxconn", "4096" },
 		{ "net.ipv4.ip_local_port_range", "32768\t60999" },
 		{ "net.ipv4.tcp_congestion_control", "cubic" },
@@ -110,6 +111,7 @@ Test(sysctl, every_name_round_trips)
 	cr_assert_geq(n, 30u, "only %u names", n);
 	cr_assert_null(ustack_sysctl_name(n + 1));
 	static const char *const other[][2] = {
+		{ "net.core.rmem_max", "4194304" },
 		{ "net.core.somaxconn", "128" },
 		{ "net.ipv4.icmp_msgs_burst", "7" },
 		{ "net.ipv4.icmp_msgs_per_sec", "20" },
@@ -212,6 +214,7 @@ Test(sysctl, values_parse_like_linux)
 	set_err("net.ipv4.tcp_rto_max_ms", "999", -EINVAL);
 	set_err("net.ipv4.tcp_rto_min_us", "1500", -EINVAL);
 	set_err("net.ipv4.tcp_adv_win_scale", "32", -EINVAL);
+	set_err("net.core.rmem_max", "2303", -EINVAL);
 	set_ok("net.ipv4.tcp_adv_win_scale", "-31");
 	cr_assert_eq(ustack_sysctl_set(P.st, "net.ipv4.tcp_sack", NULL), -EINVAL);
 }
@@ -473,4 +476,49 @@ Test(sysctl, invalid_ratelimit_off)
 Test(sysctl, invalid_ratelimit_short)
 {
 	cr_assert_eq(oow_answers("150"), 2, "answers at 0 and 200 ms");
+}
+
+/* Segments sent at once after an idle period, by a connection whose
+ * window grew past the initial one first. */
+static int burst_after_idle(const char *ssai)
+{
+	set_ok("net.ipv4.tcp_slow_start_after_idle", ssai);
+	int lfd = ustack_socket(P.st, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in any = t_sin(0, 8080);
+	cr_assert_eq(ustack_bind(P.st, lfd, T_SA(any), sizeof(any)), 0);
+	cr_assert_eq(ustack_listen(P.st, lfd, 8), 0);
+	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS | USTACK_OPT_WSCALE, .mss = 1000, .wscale = 7 };
+	tpeer_send(&P, 40000, 8080, USTACK_TCP_SYN, PISS, 0, 65535, NULL, 0, &o);
+	const struct tseg *s = tpeer_next(&P);
+	cr_assert(s);
+	uint32_t una = s->h.seq + 1;
+	tpeer_send(&P, 40000, 8080, USTACK_TCP_ACK, PISS + 1, una, 65535, NULL, 0, NULL);
+	int fd = ustack_accept(P.st, lfd, NULL, NULL);
+	cr_assert_geq(fd, 0);
+	static char data[40000];
+	cr_assert_eq(ustack_send(P.st, fd, data, 10000, 0), 10000);
+	while ((s = tpeer_next(&P)))
+		una = s->h.seq + s->h.len;
+	tpeer_advance(&P, USTACK_MSEC(50));
+	tpeer_send(&P, 40000, 8080, USTACK_TCP_ACK, PISS + 1, una, 65535, NULL, 0, NULL);
+	cr_assert_null(tpeer_next(&P));
+	tpeer_advance(&P, USTACK_SEC(5)); /* idle for more than an RTO */
+	cr_assert_eq(ustack_send(P.st, fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	int n = 0;
+	while ((s = tpeer_next(&P)))
+		n++;
+	return n;
+}
+
+/* tcp_slow_start_after_idle: RFC 5681 4.1's restart window (10 segments
+ * here) after an idle RTO, or the grown window kept when 0. */
+Test(sysctl, slow_start_after_idle_on)
+{
+	cr_assert_eq(burst_after_idle("1"), 10);
+}
+
+Test(sysctl, slow_start_after_idle_off)
+{
+	int n = burst_after_idle("0");
+	cr_assert_gt(n, 10, "%d segments", n);
 }

@@ -8,6 +8,7 @@
  *   symbols.c  the names a script may use (errno values, socket constants)
  *   packet.c   script packets: building inbound ones, reading outbound ones,
  *              comparing and printing them
+ *   shell.c    the shell commands a script runs, as far as they set sysctls
  *   run.c      the executor: time, the socket under test, packets, and the
  *              system calls (blocking emulated over non-blocking sockets)
  *
@@ -22,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ustack;
+
 /* Limits on what one script may hold. */
 #define DRILL_MAX_SCRIPT (1u << 20) /* bytes of script text */
 #define DRILL_MAX_TOKEN 1024 /* bytes of one token */
@@ -30,6 +33,7 @@
 #define DRILL_MAX_ARGS 16
 #define DRILL_MAX_LIST 64 /* elements of one [..] or {..} */
 #define DRILL_ERR 512 /* bytes of one error message */
+#define DRILL_MAX_SETS 256 /* sysctl settings the shell commands make */
 
 /* ---- Tokens (lex.c) ---- */
 
@@ -124,7 +128,7 @@ struct spkt {
 /* ---- Events ---- */
 
 enum time_type { TM_ABS, TM_REL, TM_ANY, TM_ABS_RANGE, TM_REL_RANGE };
-enum ev_type { EV_PACKET, EV_SYSCALL };
+enum ev_type { EV_PACKET, EV_SYSCALL, EV_COMMAND };
 
 #define SYSCALL_NONBLOCKING (-1)
 
@@ -158,10 +162,21 @@ struct drill_config {
 	uint64_t seed;
 };
 
+/* A sysctl a shell command sets (shell.c), applied when it runs. */
+struct dsetting {
+	char name[128];
+	char value[256];
+	int at; /* the event of its command; -1: the script's first command, before any event */
+	int line;
+};
+
 struct script {
 	const char *path;
 	struct event *ev;
 	int nev;
+	struct dsetting *sets;
+	int nsets;
+	struct ustack *scratch; /* shell.c tries each setting here first */
 	struct drill_config cfg;
 	char skip[DRILL_ERR]; /* why the script cannot run here; "" if it can */
 	int skip_line;
@@ -175,6 +190,14 @@ struct script {
  */
 int drill_parse(struct script *s, const char *text, size_t len, char *err, size_t errlen);
 void drill_script_free(struct script *s);
+
+/*
+ * Interprets a backtick command (shell.c) run by event `at` (-1: before
+ * the first): appends the sysctls it sets to s->sets. Returns 0, 1 when
+ * the script must be skipped, -1 when it must fail (a file it runs does
+ * not exist); `why` says which and where.
+ */
+int drill_shell(struct script *s, const char *cmd, int at, int line, char *why, size_t whylen);
 
 /* Runs a parsed script against a fresh stack (run.c). Returns 0 if it
  * passed, or -1 with packetdrill's message ("path:line: ...") in err. */

@@ -8,10 +8,11 @@
  *   tcp     := flags start:end(len) [ack N] [win N] [urg N] [<options> | <...>]
  *   syscall := [...T] name(args) = expr [ERRNO] [(note)]
  *
- * What the grammar accepts but ustack cannot run (Python, shell commands,
- * IPv6, TOS and ECN marks, Fast Open, MD5, socket options ustack lacks)
- * stops the parse with the script marked skipped, naming the construct:
- * such a script must never count as passed. Errors carry the line.
+ * What the grammar accepts but ustack cannot run (Python, shell commands
+ * other than the sysctl settings shell.c reads, IPv6, TOS and ECN marks,
+ * Fast Open, MD5, socket options ustack lacks) stops the parse with the
+ * script marked skipped, naming the construct: such a script must never
+ * count as passed. Errors carry the line.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -841,6 +842,18 @@ static bool take_time(struct parser *p, int64_t *usecs)
 	return true;
 }
 
+/* A backtick command: the sysctls it sets (shell.c), or why it cannot
+ * run here. */
+static void command(struct parser *p, const struct tok *t, int at)
+{
+	char why[DRILL_ERR];
+	int r = drill_shell(p->s, t->text, at, t->line, why, sizeof(why));
+	if (r < 0)
+		fail(p, t->line, "%s", why);
+	else if (r > 0)
+		skip(p, t->line, "%s", why);
+}
+
 static void parse_event(struct parser *p, struct event *ev)
 {
 	struct tok *t = peek(p, 0);
@@ -878,7 +891,12 @@ static void parse_event(struct parser *p, struct event *ev)
 	}
 	t = peek(p, 0);
 	if (t->type == T_BACKQUOTE) {
-		skip(p, t->line, "shell command `%.60s`", t->text);
+		ev->type = EV_COMMAND;
+		command(p, t, (int)(ev - p->s->ev));
+		advance(p);
+		if (!stop(p) && ev->tt != TM_ABS && ev->tt != TM_REL)
+			fail(p, ev->line, "event time %s can only be used with outbound packets",
+			     ev->tt == TM_ANY ? "<star>" : "range");
 		return;
 	}
 	if (t->type == T_CODE) {
@@ -950,10 +968,24 @@ int drill_parse(struct script *s, const char *text, size_t len, char *err, size_
 	err[0] = '\0';
 	s->skip[0] = '\0';
 	parse_options(p);
-	if (!stop(p) && peek(p, 0)->type == T_BACKQUOTE)
-		skip(p, peek(p, 0)->line, "shell command `%.60s`", peek(p, 0)->text);
+	/* packetdrill's init command: runs before the first event. */
+	if (!stop(p) && peek(p, 0)->type == T_BACKQUOTE) {
+		command(p, peek(p, 0), -1);
+		advance(p);
+	}
 	int cap = 0;
 	while (!stop(p) && peek(p, 0)->type != T_EOF) {
+		if (s->nev > 0 && peek(p, 0)->type == T_BACKQUOTE) {
+			/* The cleanup command, after the last event: it
+			 * restores the host, and this stack is gone by then. */
+			struct tok *t = peek(p, 0);
+			if (s->cfg.verbose)
+				printf("%s:%d: ignored (cleanup command): %.60s\n", s->path, t->line, t->text);
+			advance(p);
+			if (!stop(p) && peek(p, 0)->type != T_EOF)
+				fail(p, peek(p, 0)->line, "events after the cleanup command");
+			break;
+		}
 		if (s->nev == DRILL_MAX_EVENTS) {
 			fail(p, peek(p, 0)->line, "more than %d events", DRILL_MAX_EVENTS);
 			break;
@@ -988,4 +1020,10 @@ void drill_script_free(struct script *s)
 	free(s->ev);
 	s->ev = NULL;
 	s->nev = 0;
+	free(s->sets);
+	s->sets = NULL;
+	s->nsets = 0;
+	if (s->scratch)
+		ustack_destroy(s->scratch);
+	s->scratch = NULL;
 }

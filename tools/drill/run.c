@@ -808,6 +808,37 @@ static void syscall_event(struct run *r, struct event *ev)
 	}
 }
 
+/* ---- Shell commands ---- */
+
+/* The sysctls of event `at`'s command (-1: the script's first command),
+ * as shell.c found them; each was accepted by a scratch stack already. */
+static void apply_settings(struct run *r, int at, int line)
+{
+	for (int i = 0; i < r->s->nsets; i++) {
+		const struct dsetting *d = &r->s->sets[i];
+		if (d->at != at)
+			continue;
+		int e = ustack_sysctl_set(r->st, d->name, d->value);
+		if (r->cfg->verbose)
+			printf("sysctl %s=%s: %s\n", d->name, d->value, e ? strerror(-e) : "ok");
+		if (e) {
+			run_fail(r, "%s:%d: runtime error: sysctl %s=%s: %s", r->s->path, line, d->name,
+				 d->value, strerror(-e));
+			return;
+		}
+	}
+}
+
+static void command_event(struct run *r, struct event *ev)
+{
+	await_idle(r);
+	if (r->failed)
+		return;
+	run_advance(r, ev->usecs);
+	if (!r->failed)
+		apply_settings(r, (int)(ev - r->s->ev), ev->line);
+}
+
 /* ---- The script ---- */
 
 /* packetdrill's adjust_relative_event_times. */
@@ -859,6 +890,7 @@ int drill_run(struct script *s, char *err, size_t errlen)
 		return -1;
 	}
 	ustack_poll(r->st, r->base);
+	apply_settings(r, -1, 1);
 	for (int i = 0; i < s->nev && !r->failed; i++) {
 		struct event *ev = &s->ev[i];
 		if (i == 0 && !(is_abs(ev) && ev->usecs == 0)) {
@@ -873,6 +905,8 @@ int drill_run(struct script *s, char *err, size_t errlen)
 		adjust_times(r, ev);
 		if (ev->type == EV_PACKET)
 			packet_event(r, ev);
+		else if (ev->type == EV_COMMAND)
+			command_event(r, ev);
 		else
 			syscall_event(r, ev);
 		r->last = ev;

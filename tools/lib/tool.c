@@ -96,7 +96,7 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 	} else if (strcmp(a, "--tun") && strcmp(a, "--addr") && strcmp(a, "--peer") && strcmp(a, "--mtu") &&
 		   strcmp(a, "--loss") && strcmp(a, "--dup") && strcmp(a, "--reorder") && strcmp(a, "--corrupt") &&
 		   strcmp(a, "--delay") && strcmp(a, "--seed") && strcmp(a, "--pcap") &&
-		   strcmp(a, "--trace-json") && strcmp(a, "--sysctl")) {
+		   strcmp(a, "--trace-json") && strcmp(a, "--sysctl") && strcmp(a, "--stats-file")) {
 		return 0;
 	}
 	if (!takes_value)
@@ -156,6 +156,8 @@ int tool_parse_common(int *i, int argc, char **argv, struct tool_opts *o)
 		o->pcap = v;
 	} else if (!strcmp(a, "--trace-json")) {
 		o->trace_json = v;
+	} else if (!strcmp(a, "--stats-file")) {
+		o->stats_file = v;
 	}
 	return 1;
 }
@@ -172,6 +174,8 @@ void tool_common_usage(FILE *f)
 		   "  --absolute        absolute sequence numbers in the trace\n"
 		   "  --stats           print the connection table and the counters at exit\n"
 		   "                    (kill -USR1 prints them while running)\n"
+		   "  --stats-file FILE on kill -USR1 (instead of printing) and at exit, write\n"
+		   "                    every counter to FILE as 'name value' lines\n"
 		   "  --pcap FILE       record every packet the stack sends and receives, for\n"
 		   "                    tcpdump -r, tshark or Wireshark (time: the stack's clock)\n"
 		   "  --pcap-usec       microsecond time stamps in the capture (default nanoseconds)\n"
@@ -381,6 +385,31 @@ void tool_net_report(struct tool_net *n, FILE *f)
 	fflush(f);
 }
 
+/*
+ * Every counter, zeros too, one "name value" line each, for scripts (the
+ * hostile-peer battery reads it between attacks). Written beside the file
+ * and renamed over it, so a reader never sees half of it.
+ */
+static void write_stats_file(struct tool_net *n)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", n->o.stats_file) >= (int)sizeof(tmp)) {
+		fprintf(stderr, "--stats-file %s: name too long\n", n->o.stats_file);
+		return;
+	}
+	FILE *f = fopen(tmp, "w");
+	bool ok = f != NULL;
+	for (int i = 0; ok && i < USTACK_STAT__COUNT; i++)
+		ok = fprintf(f, "%s %llu\n", ustack_stat_name((enum ustack_stat)i),
+			     (unsigned long long)ustack_stat(n->st, (enum ustack_stat)i)) > 0;
+	if (f && fclose(f))
+		ok = false;
+	if (!ok || rename(tmp, n->o.stats_file)) {
+		fprintf(stderr, "--stats-file %s: %s\n", n->o.stats_file, strerror(errno));
+		unlink(tmp);
+	}
+}
+
 static int run_step(void *ctx, ustack_time_t now)
 {
 	struct tool_net *n = ctx;
@@ -389,7 +418,10 @@ static int run_step(void *ctx, ustack_time_t now)
 		while (read(wake_pipe[0], drain, sizeof(drain)) > 0) {
 		}
 		report_asked = 0;
-		tool_net_report(n, stderr);
+		if (n->o.stats_file)
+			write_stats_file(n);
+		else
+			tool_net_report(n, stderr);
 	}
 	flush_files(n);
 	/* The application sees its own descriptors only, as if it had called
@@ -427,6 +459,8 @@ int tool_net_close(struct tool_net *n)
 {
 	if (n->o.stats)
 		tool_net_report(n, stderr);
+	if (n->o.stats_file)
+		write_stats_file(n);
 	int ret = flush_files(n);
 	ustack_tun_set_tap(n->tun, NULL, NULL);
 	if (n->pcap && ustack_pcap_close(n->pcap)) {

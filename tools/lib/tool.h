@@ -30,6 +30,7 @@ struct tool_opts {
 	const char *pcap;       /* --pcap FILE: every packet in and out */
 	bool pcap_usec;         /* --pcap-usec: microsecond stamps for old readers */
 	const char *trace_json; /* --trace-json FILE: docs/TRACE-FORMAT.md */
+	const char *stats_file; /* --stats-file FILE: every counter, on SIGUSR1 and at exit */
 	const char *host;       /* the stack's name in the JSON trace; default "ustack" */
 	/* --sysctl NAME=VALUE, in order: Linux's settings (docs/SYSCTL.md). */
 	const char *sysctl[TOOL_MAX_SYSCTL];
@@ -65,8 +66,9 @@ const char *tool_ip(uint32_t addr, char buf[16]);
 int tool_net_open(struct tool_net *n, const struct tool_opts *o);
 /*
  * ustack_tun_run, plus what every tool does each round: on SIGUSR1 prints
- * the connection table and the counters to stderr (the handler only sets a
- * flag; printing happens here, outside signal context), and writes out the
+ * the connection table and the counters to stderr, or with --stats-file
+ * rewrites that file (the handler only sets a flag; the work happens here,
+ * outside signal context), and writes out the
  * buffered capture and trace, so that a tool killed mid-run leaves files
  * complete up to its last round.
  */
@@ -74,7 +76,8 @@ int tool_net_run(struct tool_net *n, int (*step)(void *ctx, ustack_time_t now), 
 		 struct pollfd *extra, int nextra);
 /* Connection table and grouped counters, as SIGUSR1 prints them. */
 void tool_net_report(struct tool_net *n, FILE *f);
-/* With --stats, prints the report; closes the files (saying if a write
+/* With --stats, prints the report; with --stats-file, writes it a last
+ * time; closes the files (saying if a write
  * failed), the stack and the device. Returns 0, or -EIO if a capture or
  * trace file could not be written in full. */
 int tool_net_close(struct tool_net *n);

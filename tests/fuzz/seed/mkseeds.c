@@ -112,6 +112,7 @@ struct rec {
 	ustack_time_t last;   /* time of the last record */
 	bool has_peer_isn, has_iss;
 	uint32_t peer_isn, iss;
+	uint32_t ts_base; /* the TSval of the stack's SYN: echo replies are relative to it */
 	/* every packet, and every event of both stacks, for the readers */
 	struct out pkts; /* [t:8][len:4][bytes] */
 	struct out jsonl;
@@ -149,10 +150,15 @@ static void tap(void *ctx, ustack_time_t t, const void *pkt, size_t len)
 		return;
 	const struct ustack_tcp_segment *h = &tcp.h;
 	if (ip.dst != ME) {
-		/* The stack under test sent it: its ISS from its SYN. */
-		if ((h->flags & USTACK_TCP_SYN) && !r->has_iss) {
+		/* The stack under test sent it: its ISS from its SYN, anew
+		 * for a connection reopened on the same ports, as
+		 * fuzz_stack does. The peer's stays that of its first SYN,
+		 * so a second one keeps its place in sequence space. */
+		if (h->flags & USTACK_TCP_SYN) {
 			r->has_iss = true;
 			r->iss = h->seq;
+			if (h->opt.present & USTACK_OPT_TS)
+				r->ts_base = h->opt.ts_val;
 		}
 		return;
 	}
@@ -166,8 +172,30 @@ static void tap(void *ctx, ustack_time_t t, const void *pkt, size_t len)
 	put32(&r->prog, r->has_iss ? h->ack - r->iss : 0);
 	put16(&r->prog, h->window);
 	size_t optlen = tcp.hdr_len - 20;
+	uint8_t opts[40];
+	memcpy(opts, (const uint8_t *)ip.payload + 20, optlen);
+	/* fuzz_stack's stack has its own TS offset: the echo reply goes
+	 * relative, plus one (0, nothing echoed, stays 0). */
+	for (size_t i = 0; i + 1 < optlen && opts[i] != 0;) {
+		if (opts[i] == 1) {
+			i++;
+			continue;
+		}
+		if (opts[i] == 8 && opts[i + 1] == 10 && i + 10 <= optlen) {
+			uint8_t *e = opts + i + 6;
+			uint32_t ecr = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
+			if (ecr) {
+				ecr = ecr - r->ts_base + 1;
+				e[0] = (uint8_t)(ecr >> 24), e[1] = (uint8_t)(ecr >> 16);
+				e[2] = (uint8_t)(ecr >> 8), e[3] = (uint8_t)ecr;
+			}
+		}
+		if (opts[i + 1] < 2)
+			break;
+		i += opts[i + 1];
+	}
 	put8(&r->prog, (unsigned)optlen);
-	put(&r->prog, (const uint8_t *)ip.payload + 20, optlen);
+	put(&r->prog, opts, optlen);
 	put16(&r->prog, h->len);
 }
 
@@ -424,6 +452,7 @@ static void rec_free(struct rec *r)
 static void stack_seeds(void)
 {
 	struct rec r;
+	const struct ustack_link_params lost = { .loss = 1.0 };
 	for (int active = 0; active < 2; active++) {
 		const char *side = active ? "client" : "server";
 		char name[64];
@@ -519,9 +548,39 @@ static void stack_seeds(void)
 		rec_free(&r);
 	}
 
+	/* TIME_WAIT: the stack closes first and its last ACK is lost, so
+	 * the peer's FIN comes again; then the peer opens a new connection
+	 * from the same port, which TIME_WAIT must let through. */
+	rec_init(&r, false, 91);
+	open_conn(&r);
+	exchange(&r, 100, 100);
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	ustack_getsockname(r.a, r.afd, (struct sockaddr *)&from, &flen);
+	s_close(&r, 3);
+	run(&r, 100);
+	ustack_close(r.a, r.afd);
+	run(&r, 5);
+	ustack_sim_set_link(r.sim, ME, PEER, &lost);
+	run(&r, 30);
+	ustack_sim_set_link(r.sim, ME, PEER, NULL);
+	run(&r, 3000);
+	r.afd = ustack_socket(r.a, AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	ustack_setsockopt(r.a, r.afd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ustack_bind(r.a, r.afd, (struct sockaddr *)&from, sizeof(from));
+	struct sockaddr_in srv = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(ME) };
+	ustack_connect(r.a, r.afd, (struct sockaddr *)&srv, sizeof(srv));
+	run(&r, 100);
+	r.sfd = ustack_accept(r.s, r.lfd, NULL, NULL);
+	op(&r, T_ACCEPT);
+	exchange(&r, 50, 50);
+	peer_closes_first(&r);
+	rec_save(&r, "server-time-wait-reopened");
+	rec_free(&r);
+
 	/* The stack's SYN goes unanswered a while, then the peer refuses. */
 	rec_init(&r, true, 71);
-	struct ustack_link_params lost = { .loss = 1.0 };
 	ustack_sim_set_link(r.sim, ME, PEER, &lost);
 	op(&r, T_CONNECT);
 	put16(&r.prog, 0);
@@ -535,15 +594,17 @@ static void stack_seeds(void)
 	rec_save(&r, "client-syn-retry-refused");
 	rec_free(&r);
 
-	/* The peer's SYN with the ACK lost: SYN_RECEIVED retransmits, then
-	 * the connection completes and the peer closes at once. */
+	/* The peer's first SYNs are lost, then the connection completes
+	 * and the peer closes at once. */
 	rec_init(&r, false, 81);
 	ustack_sim_set_link(r.sim, PEER, ME, &lost);
 	open_conn(&r);
 	ustack_sim_set_link(r.sim, PEER, ME, NULL);
 	run(&r, 5000);
+	r.sfd = ustack_accept(r.s, r.lfd, NULL, NULL);
+	op(&r, T_ACCEPT);
 	peer_closes_first(&r);
-	rec_save(&r, "server-syn-ack-lost");
+	rec_save(&r, "server-syn-lost");
 	rec_free(&r);
 }
 

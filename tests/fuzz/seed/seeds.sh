@@ -9,6 +9,8 @@ set -eu
 build=$1
 here=$(dirname "$0")
 corpus=$here/../corpus
+# What an earlier run generated goes first, so nothing stale stays.
+rm -f "$corpus"/fuzz_stack/sim-* "$corpus"/fuzz_jsonl/sim-* "$corpus"/fuzz_pcap/*.pcap "$corpus"/fuzz_drill/*.pkt
 "$build/tests/fuzz-mkseeds" "$corpus"
 mkdir -p "$corpus/fuzz_drill"
 for s in "$here"/../../scripts/*/*.pkt; do
