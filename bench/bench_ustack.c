@@ -48,6 +48,7 @@ static int bench_bulk(unsigned mtu)
 	CHECK(blink_connect(&l, lfd, 5001, &afd, &bfd) == 0);
 
 	size_t chunk = 256 * 1024;
+	int fill = (int)bench_env("BENCH_BULK_FILL", 0);
 	uint8_t *buf = malloc(chunk), *rbuf = malloc(chunk);
 	CHECK(buf && rbuf);
 	for (size_t i = 0; i < chunk; i++)
@@ -56,7 +57,9 @@ static int bench_bulk(unsigned mtu)
 	uint64_t t0 = bench_ns();
 	while (recvd < total) {
 		int progress = 0;
-		while (sent < total) {
+		/* One chunk per turn (BENCH_BULK_FILL=1: until the send buffer
+		 * is full), as an event loop interleaves writing and reading. */
+		for (int k = 0; sent < total && (fill || k < 1); k++) {
 			size_t n = total - sent < chunk ? (size_t)(total - sent) : chunk;
 			ssize_t r = ustack_send(l.a, afd, buf, n, 0);
 			if (r == -EAGAIN)

@@ -19,8 +19,9 @@ def main():
     m = d["meta"]
     print(f"Date {m['date']}, kernel {m['kernel']}, {m['cpus']} CPUs, {m['runs']} runs,"
           f" Linux congestion control {m['linux_congestion']}.\n")
-    print("| benchmark | ustack median | spread | Linux median | spread | Linux path | ratio | target |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |")
+    print("| benchmark | ustack median | spread | Linux median | spread | Linux path | ratio | target |"
+          " commands |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |")
     for name, e in d["results"].items():
         u, lx = e["ustack"], e.get("linux")
         unit = e["unit"]
@@ -28,8 +29,15 @@ def main():
         ratio = f"{e['ratio']:.3f}" if "ratio" in e else "-"
         t = e.get("target")
         tcol = "-" if t is None else (f"{t:g}: met" if e["ratio"] >= t else f"{t:g}: **not met**")
+        cmd = e.get("command", "-")
+        if cmd.startswith("ip netns exec "):
+            cmd = " ".join(cmd.split()[4:]) + " (in its namespace)"
+        env = " ".join(f"{k}={v}" for k, v in e.get("env", {}).items())
+        cmd = f"`{env + ' ' if env else ''}{cmd}`"
+        if "linux_command" in e:
+            cmd += f", `{e['linux_command']}`"
         print(f"| {name} ({unit}) | {fmt(u['median'])} | {u['spread_pct']:.0f}% | {lcol} |"
-              f" {e.get('linux_path', '-')} | {ratio} | {tcol} |")
+              f" {e.get('linux_path', '-')} | {ratio} | {tcol} | {cmd} |")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ uint64_t us_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len)
 {
 	/* RFC 9293 3.1: source, destination, zero, protocol, TCP length, laid
 	 * out as on the wire so the sum is in the same memory order as the
-	 * segment's. */
+	 * segment's; three 32-bit words cannot overflow a 64-bit sum. */
 	unsigned char ph[12] = {
 		(unsigned char)(src >> 24), (unsigned char)(src >> 16),
 		(unsigned char)(src >> 8),  (unsigned char)src,
@@ -181,6 +181,10 @@ uint64_t us_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len)
 		0,                          proto,
 		(unsigned char)(len >> 8),  (unsigned char)len,
 	};
+	uint32_t w0, w1, w2;
 
-	return us_csum_add(0, ph, sizeof(ph));
+	memcpy(&w0, ph, 4);
+	memcpy(&w1, ph + 4, 4);
+	memcpy(&w2, ph + 8, 4);
+	return (uint64_t)w0 + w1 + w2;
 }

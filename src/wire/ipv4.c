@@ -34,7 +34,7 @@ int us_ipv4_parse(const uint8_t *buf, size_t len, bool verify_csum, struct us_ip
 		return USTACK_STAT_DROP_IP_TOTAL_LEN;
 	/* RFC 1122 3.2.1.2: a datagram with a bad header checksum is discarded
 	 * silently. Options are covered too. */
-	if (verify_csum && us_csum_fold(us_csum_add(0, buf, hlen)) != 0)
+	if (verify_csum && us_csum_hdr(buf, hlen) != 0)
 		return USTACK_STAT_DROP_IP_CHECKSUM;
 
 	out->hdr_len = (uint8_t)hlen;
@@ -66,7 +66,7 @@ size_t us_ipv4_build(uint8_t *buf, const struct us_ipv4 *ip, size_t payload_len)
 	us_put32(buf + 12, ip->src);
 	us_put32(buf + 16, ip->dst);
 	/* us_csum_fold gives the checksum in memory order: store it as is. */
-	csum = us_csum_fold(us_csum_add(0, buf, US_IPV4_HDR_MIN));
+	csum = us_csum_hdr(buf, US_IPV4_HDR_MIN);
 	memcpy(buf + 10, &csum, sizeof(csum));
 	return US_IPV4_HDR_MIN;
 }

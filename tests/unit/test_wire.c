@@ -163,6 +163,22 @@ Test(checksum, lane_loop_matches_byte_pairs)
 	}
 }
 
+Test(checksum, header_sum_matches_the_general_one)
+{
+	struct rng r = {0xabcdefull};
+	uint8_t h[60];
+
+	cr_assert_eq(us_csum_hdr(classic_ip, sizeof(classic_ip)), 0);
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t len = 20 + 4 * rng_below(&r, 11);
+
+		rng_fill(&r, h, sizeof(h));
+		if (iter % 5 == 0)
+			memset(h, iter % 10 ? 0xff : 0, len);
+		cr_assert_eq(us_csum_hdr(h, len), csum(h, len), "iter %d len %zu", iter, len);
+	}
+}
+
 Test(checksum, pieces_at_odd_offsets)
 {
 	struct rng r = {12345};
