@@ -36,7 +36,9 @@ static int check_scoreboard(const struct us_tcb *t, char *why, size_t n)
 	if (q->n > bound)
 		return fail(why, n, "port %u: %u scoreboard records, over %u", t->n.t.lport, q->n, bound);
 	uint32_t cnt[3] = { 0 }, bytes[3] = { 0 };
-	uint32_t at = t->snd_una;
+	/* The SYN has no record: while it is unacknowledged, records start
+	 * after it (a FIN sent from SYN_RECEIVED, RFC 9293 3.10.4 CLOSE). */
+	uint32_t at = t->snd_una == t->iss ? t->snd_una + 1 : t->snd_una;
 	for (uint32_t i = 0; i < q->n; i++) {
 		const struct us_txseg *r = us_sack_at(t, i);
 		if (r->seq != at || !SEQ_LT(r->seq, r->end) || r->end - r->seq > t->snd_mss + 1u)

@@ -325,7 +325,10 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 	tcb->ack_now = false;
 	bool again = SEQ_GT(tcb->snd_max, tcb->iss);
 	tcb->snd_nxt = tcb->iss + 1;
-	tcb->snd_max = tcb->iss + 1;
+	/* SND.MAX never moves back: a FIN sent from SYN_RECEIVED (RFC 9293
+	 * 3.10.4 CLOSE) before the SYN was acknowledged stays sent. */
+	if (!again || SEQ_LT(tcb->snd_max, tcb->iss + 1))
+		tcb->snd_max = tcb->iss + 1;
 	us_tcp_emit(st, &tcb->n.t, &o, NULL, 0, tcb);
 	us_tcp_sent(st, tcb, tcb->iss, 1, again);
 }
