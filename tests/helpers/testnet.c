@@ -169,12 +169,23 @@ int tpeer_establish_active(struct tpeer *p, uint16_t peer_port, uint32_t peer_is
 	return fd;
 }
 
+int t_listen(struct ustack *st, uint32_t addr, uint16_t port, int backlog)
+{
+	int fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return fd;
+	struct sockaddr_in sin = t_sin(addr, port);
+	int err = ustack_bind(st, fd, T_SA(sin), sizeof(sin));
+	if (!err)
+		err = ustack_listen(st, fd, backlog);
+	return err ? err : fd;
+}
+
 int tpeer_establish_passive(struct tpeer *p, uint16_t lport, uint16_t peer_port, uint32_t peer_iss, uint32_t *iss,
 			    int *listen_fd)
 {
-	int lfd = ustack_socket(p->st, AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = t_sin(0, lport);
-	if (lfd < 0 || ustack_bind(p->st, lfd, T_SA(sin), sizeof(sin)) || ustack_listen(p->st, lfd, 8))
+	int lfd = t_listen(p->st, 0, lport, 8);
+	if (lfd < 0)
 		return -1;
 	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS | USTACK_OPT_WSCALE, .mss = 1460, .wscale = 7 };
 	tpeer_send(p, peer_port, lport, USTACK_TCP_SYN, peer_iss, 0, 65535, NULL, 0, &o);

@@ -63,6 +63,9 @@ void tpeer_advance(struct tpeer *p, ustack_time_t dt);
  * returns the fd; *iss is the stack's ISN; the peer's ISN is `peer_iss`. */
 int tpeer_establish_active(struct tpeer *p, uint16_t peer_port, uint32_t peer_iss, uint32_t *iss,
 			   uint16_t *lport);
+/* A socket of st bound to addr:port and listening: its fd, or a negative
+ * errno. */
+int t_listen(struct ustack *st, uint32_t addr, uint16_t port, int backlog);
 /* Listens on lport, lets the peer connect from peer_port, accepts. */
 int tpeer_establish_passive(struct tpeer *p, uint16_t lport, uint16_t peer_port, uint32_t peer_iss, uint32_t *iss,
 			    int *listen_fd);

@@ -38,10 +38,8 @@ static const struct tseg *next(void)
 static void setup(void)
 {
 	tpeer_init(&p, NULL);
-	lfd = ustack_socket(p.st, AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = t_sin(p.addr, 80);
-	cr_assert_eq(ustack_bind(p.st, lfd, T_SA(sin), sizeof(sin)), 0);
-	cr_assert_eq(ustack_listen(p.st, lfd, 8), 0);
+	lfd = t_listen(p.st, p.addr, 80, 8);
+	cr_assert_geq(lfd, 0);
 	struct ustack_tcp_options o = ts_opt(1000, 0);
 	o.present |= USTACK_OPT_MSS | USTACK_OPT_WSCALE;
 	o.mss = 1460;
