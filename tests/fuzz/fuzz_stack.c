@@ -32,6 +32,7 @@
 #include "wire/checksum.h"
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
+#include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -119,27 +120,10 @@ static void inject(struct world *w, uint16_t sport, uint16_t dport, uint8_t flag
 	static uint8_t pkt[20 + 60 + 65536];
 	if (plen > sizeof(pkt) - 20 - 60)
 		plen = sizeof(pkt) - 20 - 60;
-	uint8_t *th = pkt + 20;
-	size_t doff = 20 + ((optlen + 3) & ~3u);
-	memset(th, 0, doff);
-	th[0] = (uint8_t)(sport >> 8), th[1] = (uint8_t)sport;
-	th[2] = (uint8_t)(dport >> 8), th[3] = (uint8_t)dport;
-	for (int i = 0; i < 4; i++) {
-		th[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
-		th[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
-	}
-	th[12] = (uint8_t)((doff / 4) << 4);
-	th[13] = flags;
-	th[14] = (uint8_t)(win >> 8), th[15] = (uint8_t)win;
-	if (optlen)
-		memcpy(th + 20, opts, optlen);
-	memset(th + doff, 'x', plen);
-	uint64_t acc = us_csum_pseudo(PEER, ME, US_IP_PROTO_TCP, (uint16_t)(doff + plen));
-	uint16_t c = us_csum_fold(us_csum_add(acc, th, doff + plen));
-	memcpy(th + 16, &c, 2);
+	size_t len = fz_build_tcp(pkt + 20, PEER, ME, sport, dport, flags, seq, ack, win, opts, optlen, plen);
 	struct us_ipv4 ip = { .ttl = 64, .proto = US_IP_PROTO_TCP, .src = PEER, .dst = ME };
-	us_ipv4_build(pkt, &ip, doff + plen);
-	ustack_input(w->st, w->now, pkt, 20 + doff + plen);
+	us_ipv4_build(pkt, &ip, len);
+	ustack_input(w->st, w->now, pkt, 20 + len);
 }
 
 #ifdef FUZZ_STACK_DEBUG

@@ -180,15 +180,10 @@ void fz_inject_ip(struct fz_world *w, uint8_t proto, uint16_t id, uint16_t frag,
 	ustack_input(w->st, w->now, pkt, US_IPV4_HDR_MIN + len);
 }
 
-void fz_inject_tcp(struct fz_world *w, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
-		   uint16_t win, const uint8_t *opts, size_t optlen, size_t plen)
+size_t fz_build_tcp(uint8_t *th, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t flags,
+		    uint32_t seq, uint32_t ack, uint16_t win, const uint8_t *opts, size_t optlen, size_t plen)
 {
-	static uint8_t th[60 + 65536];
-	if (optlen > 40)
-		optlen = 40;
 	size_t doff = 20 + ((optlen + 3) & ~(size_t)3);
-	if (plen > sizeof(th) - doff - US_IPV4_HDR_MIN)
-		plen = sizeof(th) - doff - US_IPV4_HDR_MIN;
 	memset(th, 0, doff);
 	th[0] = (uint8_t)(sport >> 8), th[1] = (uint8_t)sport;
 	th[2] = (uint8_t)(dport >> 8), th[3] = (uint8_t)dport;
@@ -202,10 +197,23 @@ void fz_inject_tcp(struct fz_world *w, uint16_t sport, uint16_t dport, uint8_t f
 	if (optlen)
 		memcpy(th + 20, opts, optlen);
 	memset(th + doff, 'x', plen);
-	uint64_t acc = us_csum_pseudo(FZ_PEER, FZ_ME, US_IP_PROTO_TCP, (uint16_t)(doff + plen));
+	uint64_t acc = us_csum_pseudo(src, dst, US_IP_PROTO_TCP, (uint16_t)(doff + plen));
 	uint16_t c = us_csum_fold(us_csum_add(acc, th, doff + plen));
 	memcpy(th + 16, &c, 2);
-	fz_inject_ip(w, US_IP_PROTO_TCP, 0, 0, th, doff + plen);
+	return doff + plen;
+}
+
+void fz_inject_tcp(struct fz_world *w, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+		   uint16_t win, const uint8_t *opts, size_t optlen, size_t plen)
+{
+	static uint8_t th[60 + 65536];
+	if (optlen > 40)
+		optlen = 40;
+	size_t doff = 20 + ((optlen + 3) & ~(size_t)3);
+	if (plen > sizeof(th) - doff - US_IPV4_HDR_MIN)
+		plen = sizeof(th) - doff - US_IPV4_HDR_MIN;
+	size_t len = fz_build_tcp(th, FZ_PEER, FZ_ME, sport, dport, flags, seq, ack, win, opts, optlen, plen);
+	fz_inject_ip(w, US_IP_PROTO_TCP, 0, 0, th, len);
 }
 
 static const uint8_t syn_opts[] = { 2, 4, 5, 0xb4, 1, 3, 3, 7 };

@@ -60,6 +60,11 @@ void fz_advance(struct fz_world *w, ustack_time_t dt);
 /* An IPv4 packet from FZ_PEER with this payload, frag field and id. */
 void fz_inject_ip(struct fz_world *w, uint8_t proto, uint16_t id, uint16_t frag, const uint8_t *payload,
 		  size_t len);
+/* Writes a TCP segment src -> dst into th: the header with these fields
+ * and options (optlen at most 40), plen payload bytes of 'x', the
+ * checksum. th must hold 60 + plen bytes. Returns the segment's length. */
+size_t fz_build_tcp(uint8_t *th, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t flags,
+		    uint32_t seq, uint32_t ack, uint16_t win, const uint8_t *opts, size_t optlen, size_t plen);
 /* A TCP segment from FZ_PEER, plen payload bytes of 'x'. */
 void fz_inject_tcp(struct fz_world *w, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
 		   uint16_t win, const uint8_t *opts, size_t optlen, size_t plen);
