@@ -149,7 +149,7 @@ FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZERS := $(FUZZ_ALL:%=$(FUZZ_B)/%)
 FUZZ_SAN := address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g -O1 $(WARN) -Iinclude -Isrc -Itools -Itests/fuzz/lib \
-	-fno-omit-frame-pointer -MMD -MP -fsanitize=fuzzer-no-link,$(FUZZ_SAN)
+	-fno-omit-frame-pointer -MMD -MP -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -DUSTACK_ASSERT_INVARIANTS
 FUZZ_TIME ?= 60
 fuzz_objs = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(sort $(wildcard $(1))))
 FUZZ_LIBS := $(FUZZ_B)/libharness.a $(FUZZ_B)/libdrill.a $(FUZZ_B)/libtools.a $(FUZZ_B)/libustack.a

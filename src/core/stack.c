@@ -7,6 +7,7 @@
  * makes a timer fire twice or a deadline move into the past.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,12 +138,35 @@ static void advance(struct ustack *st, ustack_time_t now)
 		st->now = now;
 }
 
+/*
+ * Built with -DUSTACK_ASSERT_INVARIANTS (the fuzz targets are), the entry
+ * points that take packets or run timers check the whole stack when they
+ * are done and abort at the first broken invariant (check.c), so that a
+ * fuzzer finds logic errors the way it finds memory errors. The check
+ * walks every connection, and its report goes to stderr: a debug build's
+ * business only, never a release's.
+ */
+static void assert_invariants(struct ustack *st, const char *where)
+{
+#ifdef USTACK_ASSERT_INVARIANTS
+	char why[256];
+	if (us_check_invariants(st, why, sizeof(why))) {
+		fprintf(stderr, "ustack: invariant broken after %s: %s\n", where, why);
+		abort();
+	}
+#else
+	(void)st;
+	(void)where;
+#endif
+}
+
 int ustack_input(struct ustack *st, ustack_time_t now, const void *pkt, size_t len)
 {
 	if (!st || (!pkt && len))
 		return -EINVAL;
 	advance(st, now);
 	us_ip_input(st, pkt, len);
+	assert_invariants(st, "ustack_input");
 	return 0;
 }
 
@@ -151,6 +175,7 @@ ustack_time_t ustack_poll(struct ustack *st, ustack_time_t now)
 	advance(st, now);
 	us_tcp_timers_run(st);
 	us_frag_expire(st);
+	assert_invariants(st, "ustack_poll");
 	return ustack_next_deadline(st);
 }
 
