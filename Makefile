@@ -179,7 +179,9 @@ $(FUZZ_B)/fuzz_%: $(FUZZ_B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
 
 fuzz-build: $(FUZZERS)
 
-fuzz: fuzz-build
+# deps first: on a fresh machine clang and its fuzzer runtime come from it.
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
 	@for n in $(FUZZ_TARGETS); do \
 		f=$(FUZZ_B)/$$n; mkdir -p $(FUZZ_B)/corpus/$$n $(FUZZ_B)/crashes; \
 		echo "== $$n for $(FUZZ_TIME) s"; \
