@@ -9,7 +9,8 @@
  * Every record waits the same 2MSL from its last restart and the clock only
  * moves forward, so appending at the tail keeps the queue in deadline order:
  * expiry pops from the head, and a restart moves a record to the tail, both
- * in constant time.
+ * in constant time. (A record made from a socket closed late in TIME_WAIT
+ * waits at least as long as the tail: us_tw_enter.)
  */
 #include "core/stack.h"
 #include "wire/tcp.h"
@@ -71,6 +72,12 @@ void us_tw_enter(struct ustack *st, struct us_tcb *tcb, ustack_time_t deadline)
 	tw->ts_off = tcb->ts_off;
 	tw->ts_recent = tcb->ts_recent;
 	tw->ts_recent_stamp = tcb->ts_recent_stamp;
+	/* A socket closed while already in TIME_WAIT brings the deadline it
+	 * had (us_tcp_close), which may fall before the tail's. Waiting until
+	 * the tail's deadline instead keeps the queue in order at no cost: it
+	 * is never past 2MSL from now, and a longer wait is the safe side. */
+	if (st->tcp.tw_tail && st->tcp.tw_tail->deadline > deadline)
+		deadline = st->tcp.tw_tail->deadline;
 	tw->deadline = deadline;
 	us_tcp_hash_remove(st, &tcb->n);
 	us_tcb_free(st, tcb);
