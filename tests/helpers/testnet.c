@@ -75,24 +75,32 @@ static void tpeer_trace(void *ctx, const struct ustack_event *ev)
 	append_trace(p->trace, sizeof(p->trace), &p->trace_len, "", ev);
 }
 
-void tpeer_init(struct tpeer *p, const struct ustack_config *cfg)
+/* The stack of a fixture where the test plays the peer: the caller's
+ * config (or none) at T_ADDR_A, with the fixture's output and trace. */
+static int fixture_stack(const struct ustack_config *cfg, void (*output)(void *, const struct iovec *, int),
+			 void (*trace)(void *, const struct ustack_event *), void *ctx, struct ustack **st)
 {
-	memset(p, 0, sizeof(*p));
 	struct ustack_config c = { 0 };
 	if (cfg)
 		c = *cfg;
-	p->addr = T_ADDR_A;
-	p->peer_addr = T_ADDR_B;
-	c.addr = p->addr;
-	c.output = tpeer_output;
-	c.output_ctx = p;
-	c.trace = tpeer_trace;
-	c.trace_ctx = p;
+	c.addr = T_ADDR_A;
+	c.output = output;
+	c.output_ctx = ctx;
+	c.trace = trace;
+	c.trace_ctx = ctx;
 	if (!c.seed)
 		c.seed = 42;
+	return ustack_create(&c, st);
+}
+
+void tpeer_init(struct tpeer *p, const struct ustack_config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->addr = T_ADDR_A;
+	p->peer_addr = T_ADDR_B;
 	p->out = calloc(T_MAXSEG, sizeof(*p->out));
 	p->now = USTACK_SEC(1);
-	if (!p->out || ustack_create(&c, &p->st))
+	if (!p->out || fixture_stack(cfg, tpeer_output, tpeer_trace, p, &p->st))
 		abort();
 	ustack_poll(p->st, p->now);
 }
@@ -281,20 +289,10 @@ static void traw_trace(void *ctx, const struct ustack_event *ev)
 void traw_init(struct traw *r, const struct ustack_config *cfg)
 {
 	memset(r, 0, sizeof(*r));
-	struct ustack_config c = { 0 };
-	if (cfg)
-		c = *cfg;
 	r->addr = T_ADDR_A;
 	r->peer_addr = T_ADDR_B;
-	c.addr = r->addr;
-	c.output = traw_output;
-	c.output_ctx = r;
-	c.trace = traw_trace;
-	c.trace_ctx = r;
-	if (!c.seed)
-		c.seed = 42;
 	r->now = USTACK_SEC(1);
-	if (ustack_create(&c, &r->st))
+	if (fixture_stack(cfg, traw_output, traw_trace, r, &r->st))
 		abort();
 	ustack_poll(r->st, r->now);
 }
