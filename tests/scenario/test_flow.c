@@ -58,6 +58,15 @@ static void open_conn(struct tpeer *p, const char *cc, const struct ustack_tcp_o
 }
 
 /* Reno, MSS 1000 and window scale 7 from the peer: the setup of the recovery tests. */
+/* Connects to the peer, which offers MSS 1460 and window scale 7. */
+static struct conn open_plain(struct tpeer *p)
+{
+	struct conn c = { 0 };
+	c.fd = tpeer_establish_active(p, PEER_PORT, PISS, &c.iss, &c.lport);
+	cr_assert_geq(c.fd, 0);
+	return c;
+}
+
 static void open_reno_1000(struct tpeer *p, struct conn *c)
 {
 	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS | USTACK_OPT_WSCALE, .mss = 1000,
@@ -274,11 +283,9 @@ Test(flow, zero_window_persist)
 {
 	struct tpeer p;
 	tpeer_init(&p, NULL);
-	uint32_t iss;
-	uint16_t lport;
-	int fd = tpeer_establish_active(&p, PEER_PORT, PISS, &iss, &lport);
-	cr_assert_geq(fd, 0);
-	struct conn c = { .fd = fd, .iss = iss, .lport = lport };
+	struct conn c = open_plain(&p);
+	int fd = c.fd;
+	uint32_t iss = c.iss;
 	write_all(&p, fd, 1000);
 	expect_data(tpeer_next(&p), iss + 1, 1000, "first write");
 	uint32_t una = iss + 1001;
@@ -326,11 +333,9 @@ Test(flow, nagle)
 {
 	struct tpeer p;
 	tpeer_init(&p, NULL);
-	uint32_t iss;
-	uint16_t lport;
-	int fd = tpeer_establish_active(&p, PEER_PORT, PISS, &iss, &lport);
-	cr_assert_geq(fd, 0);
-	struct conn c = { .fd = fd, .iss = iss, .lport = lport };
+	struct conn c = open_plain(&p);
+	int fd = c.fd;
+	uint32_t iss = c.iss;
 	cr_assert_eq(ustack_send(p.st, fd, "0123456789", 10, 0), 10);
 	const struct tseg *s = tpeer_next(&p);
 	expect_data(s, iss + 1, 10, "first small write");
@@ -390,11 +395,9 @@ Test(flow, delayed_ack)
 {
 	struct tpeer p;
 	tpeer_init(&p, NULL);
-	uint32_t iss;
-	uint16_t lport;
-	int fd = tpeer_establish_active(&p, PEER_PORT, PISS, &iss, &lport);
-	cr_assert_geq(fd, 0);
-	struct conn c = { .fd = fd, .iss = iss, .lport = lport };
+	struct conn c = open_plain(&p);
+	int fd = c.fd;
+	uint32_t iss = c.iss;
 	cr_assert_eq(tcp_info(&p, fd).rcv_mss, 1460u);
 	/* A buffer (64 KB) the window has no room to grow into: a window
 	 * that grows is announced at once (tcp_grow_window, see
@@ -474,11 +477,9 @@ Test(flow, keepalive)
 {
 	struct tpeer p;
 	tpeer_init(&p, NULL);
-	uint32_t iss;
-	uint16_t lport;
-	int fd = tpeer_establish_active(&p, PEER_PORT, PISS, &iss, &lport);
-	cr_assert_geq(fd, 0);
-	struct conn c = { .fd = fd, .iss = iss, .lport = lport };
+	struct conn c = open_plain(&p);
+	int fd = c.fd;
+	uint32_t iss = c.iss;
 	set_int(&p, fd, SOL_SOCKET, SO_KEEPALIVE, 1, 0);
 	set_int(&p, fd, IPPROTO_TCP, TCP_KEEPIDLE, 10, 0);
 	set_int(&p, fd, IPPROTO_TCP, TCP_KEEPINTVL, 2, 0);
