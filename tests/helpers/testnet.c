@@ -177,6 +177,28 @@ int tpeer_establish_active(struct tpeer *p, uint16_t peer_port, uint32_t peer_is
 	return fd;
 }
 
+void *t_counting_alloc(void *ctx, void *ptr, size_t osize, size_t nsize)
+{
+	struct t_memcount *m = ctx;
+	if (nsize == 0) {
+		if (ptr) {
+			m->bytes -= osize;
+			m->blocks--;
+		}
+		free(ptr);
+		return NULL;
+	}
+	void *q = realloc(ptr, nsize);
+	if (!q)
+		return NULL; /* the old block, if any, is still held */
+	m->bytes += nsize - (ptr ? osize : 0);
+	if (!ptr)
+		m->blocks++;
+	if (m->bytes > m->peak)
+		m->peak = m->bytes;
+	return q;
+}
+
 int t_listen(struct ustack *st, uint32_t addr, uint16_t port, int backlog)
 {
 	int fd = ustack_socket(st, AF_INET, SOCK_STREAM, 0);

@@ -63,6 +63,14 @@ void tpeer_advance(struct tpeer *p, ustack_time_t dt);
  * returns the fd; *iss is the stack's ISN; the peer's ISN is `peer_iss`. */
 int tpeer_establish_active(struct tpeer *p, uint16_t peer_port, uint32_t peer_iss, uint32_t *iss,
 			   uint16_t *lport);
+/* An allocator for ustack_config.alloc that counts what a stack holds:
+ * bytes and blocks outstanding, and the most bytes ever held. */
+struct t_memcount {
+	size_t bytes, peak;
+	long blocks;
+};
+void *t_counting_alloc(void *ctx, void *ptr, size_t osize, size_t nsize);
+
 /* A socket of st bound to addr:port and listening: its fd, or a negative
  * errno. */
 int t_listen(struct ustack *st, uint32_t addr, uint16_t port, int backlog);

@@ -112,26 +112,6 @@ Test(hostile, syn_fin_to_listener)
 	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_TCP_PASSIVE_OPENS), 0);
 }
 
-/* Counts the bytes a stack holds, and the most it ever held. */
-struct memcount {
-	size_t now, peak;
-};
-
-static void *counting_alloc(void *ctx, void *ptr, size_t osize, size_t nsize)
-{
-	struct memcount *m = ctx;
-	m->now -= osize;
-	if (nsize == 0) {
-		free(ptr);
-		return NULL;
-	}
-	void *q = realloc(ptr, nsize);
-	m->now += q ? nsize : osize;
-	if (m->now > m->peak)
-		m->peak = m->now;
-	return q;
-}
-
 /* net.ipv4.tcp_mem[2] bounds the buffers of all connections together: a
  * peer that opens connections and fills each with out-of-order data (the
  * gap before it never filled) gets its segments dropped under
@@ -139,8 +119,8 @@ static void *counting_alloc(void *ctx, void *ptr, size_t osize, size_t nsize)
  * still moves in-order data in the first 4 KiB every ring is granted. */
 Test(hostile, out_of_order_floods_bounded_by_tcp_mem)
 {
-	struct memcount mem = { 0 };
-	struct ustack_config cfg = { .alloc = counting_alloc, .alloc_ctx = &mem };
+	struct t_memcount mem = { 0 };
+	struct ustack_config cfg = { .alloc = t_counting_alloc, .alloc_ctx = &mem };
 	struct tpeer q;
 	tpeer_init(&q, &cfg);
 	cr_assert_eq(ustack_sysctl_set(q.st, "net.ipv4.tcp_mem", "4 8 16"), 0); /* 64 KiB */
@@ -154,7 +134,7 @@ Test(hostile, out_of_order_floods_bounded_by_tcp_mem)
 	}
 	while (tpeer_next(&q))
 		;
-	size_t base = mem.now;
+	size_t base = mem.bytes;
 	static uint8_t data[1000];
 	memset(data, 'x', sizeof(data));
 	/* Each connection is sent 40 KB that all wait behind a missing first

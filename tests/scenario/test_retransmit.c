@@ -84,32 +84,13 @@ Test(retransmit, data_after_rto)
 	tpeer_fini(&p);
 }
 
-struct counting {
-	long blocks;
-};
-
-static void *counting_alloc(void *ctx, void *ptr, size_t osize, size_t nsize)
-{
-	struct counting *c = ctx;
-	if (ptr)
-		c->blocks--;
-	if (nsize == 0) {
-		free(ptr);
-		return NULL;
-	}
-	void *q = realloc(ptr, nsize);
-	if (q || ptr)
-		c->blocks++;
-	return q;
-}
-
 /* DESIGN-NOTES 5: buffers follow use. A send ring that drains is kept for
  * a second, so a busy connection does not free and reallocate it on every
  * ACK, and is given back once the connection rests; the receive ring too. */
 Test(retransmit, drained_buffers_given_back_after_a_second)
 {
-	struct counting mem = { 0 };
-	struct ustack_config cfg = { .alloc = counting_alloc, .alloc_ctx = &mem };
+	struct t_memcount mem = { 0 };
+	struct ustack_config cfg = { .alloc = t_counting_alloc, .alloc_ctx = &mem };
 	struct tpeer p;
 	tpeer_init(&p, &cfg);
 	uint32_t iss;

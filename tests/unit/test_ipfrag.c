@@ -22,38 +22,16 @@
 #define PEER T_ADDR_B
 #define PORT 7000
 
-/* An allocator that counts what is outstanding, so a test can see every
- * byte come back. */
-struct counter {
-	size_t bytes, peak;
-};
-
-static void *count_alloc(void *ctx, void *ptr, size_t osize, size_t nsize)
-{
-	struct counter *c = ctx;
-	if (nsize == 0) {
-		if (ptr)
-			c->bytes -= osize;
-		free(ptr);
-		return NULL;
-	}
-	void *p = realloc(ptr, nsize);
-	if (!p)
-		return NULL;
-	c->bytes += nsize - (ptr ? osize : 0);
-	if (c->bytes > c->peak)
-		c->peak = c->bytes;
-	return p;
-}
-
 static struct traw R;
-static struct counter C;
+/* What the stack holds, so a test can see every byte come back. */
+static struct t_memcount C;
 static int FD;
 
 static void start(uint32_t max, uint32_t mem)
 {
 	memset(&C, 0, sizeof(C));
-	struct ustack_config cfg = { .alloc = count_alloc, .alloc_ctx = &C, .ipfrag_max = max, .ipfrag_mem = mem };
+	struct ustack_config cfg = { .alloc = t_counting_alloc, .alloc_ctx = &C, .ipfrag_max = max,
+				     .ipfrag_mem = mem };
 	traw_init(&R, &cfg);
 	FD = ustack_socket(R.st, AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in sin = t_sin(0, PORT);
