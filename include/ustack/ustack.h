@@ -96,10 +96,12 @@ struct ustack_config {
 	uint32_t max_sockets;   /* open descriptors; default 65536 */
 	uint32_t max_conns;     /* TCP control blocks incl. TIME_WAIT; default 262144 */
 	uint32_t somaxconn;     /* cap on listen backlogs; default 4096 */
-	/* Socket buffers' default sizes: Linux's autotuning ceilings
-	 * (tcp_rmem[2], tcp_wmem[2]), enough for 1 Gbit/s at 10 ms and more.
-	 * Memory follows use: a buffer grows as data waits in it and is
-	 * released when it drains. */
+	/* Socket buffers' sizes: Linux's autotuning ceilings (tcp_rmem[2],
+	 * tcp_wmem[2]), enough for 1 Gbit/s at 10 ms and more. The receive
+	 * buffer has its ceiling from the start; the send buffer starts at
+	 * tcp_wmem[1] and grows with the congestion window up to it, as
+	 * Linux's does (SO_SNDBUF fixes it instead). Memory follows use: a
+	 * ring grows as data waits in it and is released when it drains. */
 	uint32_t tcp_rmem;      /* default 6291456 */
 	uint32_t tcp_wmem;      /* default 4194304 */
 	uint32_t msl_ms;        /* MSL; TIME_WAIT lasts 2*MSL; default 30000 */

@@ -313,9 +313,10 @@ static int set_num(struct ustack *st, const struct sc_ent *e, const char *value)
 		break;
 	case HOOK_RMEM:
 	case HOOK_WMEM:
-		/* [2] is the default size of every new socket buffer here
-		 * (Linux starts at [1] and grows to [2]): keep it above
-		 * Linux's floors for SO_RCVBUF and SO_SNDBUF. */
+		/* [2] is the size of every new receive buffer here (Linux
+		 * starts at [1] and grows to [2]) and the most a send buffer
+		 * grows to: keep it above Linux's floors for SO_RCVBUF and
+		 * SO_SNDBUF. */
 		if (v[2] < (e->hook == HOOK_RMEM ? 2304 : 4608))
 			return -EINVAL;
 		break;

@@ -35,8 +35,9 @@ struct us_sysctl {
 	uint32_t tcp_max_reordering; /* 300 */
 	uint32_t tcp_max_syn_backlog; /* 4096 (Linux sizes it from memory; 128..4096+) */
 	/* Pages (4096 bytes) of send and receive buffers all of the stack's
-	 * connections may hold: [2] is the hard limit (ring.c). [0] and [1],
-	 * Linux's thresholds for memory pressure, are kept for the name. */
+	 * connections may hold: [2] is the hard limit (ring.c); past [0] no
+	 * send buffer is autotuned larger, as in Linux. [1], Linux's
+	 * threshold for memory pressure, is kept for the name. */
 	uint32_t tcp_mem[3];         /* 196608 262144 393216 */
 	uint32_t tcp_rmem[3];        /* 4096 131072 6291456; [2] mirrors ustack_config.tcp_rmem */
 	uint32_t tcp_wmem[3];        /* 4096 16384 4194304; [2] mirrors ustack_config.tcp_wmem */

@@ -470,10 +470,14 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 		case SO_SNDBUF:
 			if (get_int(val, len, &v))
 				return -EINVAL;
-			if (name == SO_RCVBUF)
+			if (name == SO_RCVBUF) {
 				tcb->rcvbuf = sockbuf_size(v, true);
-			else
+			} else {
+				/* Linux: the size is the user's from now on
+				 * (SOCK_SNDBUF_LOCK), no longer autotuned. */
 				tcb->sndbuf = sockbuf_size(v, false);
+				tcb->sndbuf_lock = true;
+			}
 			return 0;
 		default:
 			return -ENOPROTOOPT;

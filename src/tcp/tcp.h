@@ -193,6 +193,8 @@ struct us_tcb {
 	bool ts_ok : 1;        /* both sides sent timestamps (RFC 7323 3): TSopt on every segment */
 	bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
 	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
+	bool sndbuf_lock : 1;  /* SO_SNDBUF set: no autotuning (Linux's SOCK_SNDBUF_LOCK) */
+	bool snd_nospace : 1;  /* the writer found the send buffer full (Linux's SOCK_NOSPACE) */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
 	/* The last soft ICMP error (tcp_icmp.c), Linux's sk_err_soft: reported
@@ -203,6 +205,9 @@ struct us_tcb {
 	uint16_t linger_sec;
 	uint16_t snd_mss;      /* largest payload we send */
 	uint16_t rcv_mss;      /* what we announced */
+	uint16_t mss_clamp;    /* what the peer announced (Linux's rx_opt.mss_clamp) */
+	/* Limits of the rings in bytes. sndbuf starts at tcp_wmem[1] and
+	 * grows with cwnd (us_tcp_sndbuf_expand) unless sndbuf_lock. */
 	uint32_t rcvbuf, sndbuf;
 	struct us_port_ref port;
 
@@ -474,6 +479,8 @@ int us_tcp_connect(struct ustack *st, struct us_tcb *tcb, uint32_t raddr, uint16
 int us_tcp_listen(struct ustack *st, struct us_tcb *tcb, int backlog);
 struct us_tcb *us_tcp_accept(struct ustack *st, struct us_tcb *lst);
 ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size_t len);
+void us_tcp_sndbuf_expand(const struct ustack *st, struct us_tcb *tcb);
+void us_tcp_check_space(struct ustack *st, struct us_tcb *tcb);
 ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len, bool peek);
 int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how);
 void us_tcp_close(struct ustack *st, struct us_tcb *tcb);

@@ -120,7 +120,9 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	tcb->fd = -1;
 	tcb->state = USTACK_TCP_CLOSED;
 	tcb->rcvbuf = st->cfg.tcp_rmem;
-	tcb->sndbuf = st->cfg.tcp_wmem;
+	/* Linux's tcp_init_sock: tcp_wmem[1] until the connection is up and
+	 * autotuning (us_tcp_sndbuf_expand) takes it toward tcp_wmem[2]. */
+	tcb->sndbuf = st->sys.tcp_wmem[1];
 	tcb->heap_idx = US_HEAP_NONE;
 	for (int i = 0; i < US_TM__COUNT; i++)
 		tcb->tm[i] = USTACK_TIME_NEVER;

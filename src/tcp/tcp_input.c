@@ -53,6 +53,7 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 {
 	uint32_t mss = (opt->present & USTACK_OPT_MSS) ? opt->mss : US_DEFAULT_MSS;
 	uint32_t ours = st->cfg.mtu - 40u;
+	tcb->mss_clamp = (uint16_t)mss;
 	if (mss > ours)
 		mss = ours;
 	/* net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
@@ -142,6 +143,7 @@ static struct us_tcb *child_new(struct ustack *st, struct us_tcb *lst, const str
 	c->linger_sec = lst->linger_sec;
 	c->rcvbuf = lst->rcvbuf;
 	c->sndbuf = lst->sndbuf;
+	c->sndbuf_lock = lst->sndbuf_lock;
 	c->cc = lst->cc;
 	c->keepalive = lst->keepalive;
 	c->ka_idle = lst->ka_idle;
@@ -919,6 +921,7 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 	}
 
 	us_tcp_output(st, tcb);
+	us_tcp_check_space(st, tcb);
 	if (tcb->ack_now)
 		us_tcp_send_ack(st, tcb);
 }

@@ -121,6 +121,10 @@ void us_tcp_established(struct ustack *st, struct us_tcb *tcb, const char *cause
 	if (!tcb->passive)
 		tcb->connect_done = true;
 	us_tcp_cc_init(st, tcb);
+	/* Linux's tcp_init_buffer_space: the send buffer is sized for the
+	 * initial window as soon as the MSS is known. */
+	if (!tcb->sndbuf_lock)
+		us_tcp_sndbuf_expand(st, tcb);
 	tcb->quickacks = US_QUICKACKS;
 	tcb->last_rcv = st->now;
 	if (tcb->keepalive)
@@ -252,6 +256,8 @@ ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size
 		return 0;
 	struct us_ring *r = &tcb->sndq;
 	uint32_t room = tcb->sndbuf > r->len ? tcb->sndbuf - r->len : 0;
+	if (room < len)
+		tcb->snd_nospace = true; /* what lets the buffer grow (us_tcp_check_space) */
 	if (room == 0)
 		return -EAGAIN;
 	uint32_t n = len < room ? (uint32_t)len : room;
@@ -260,6 +266,78 @@ ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size
 	us_ring_write(r, buf, n);
 	us_tcp_output(st, tcb);
 	return n;
+}
+
+/*
+ * Send-buffer autotuning, Linux's tcp_sndbuf_expand: room for twice the
+ * larger of the congestion window, the initial window (10) and the
+ * reordering degree plus one, so that fast recovery (RFC 5681 3.2) can
+ * keep sending new data while the lost segments are sent again (CUBIC
+ * needs 1.7 windows; Linux rounds to 2 for every algorithm but BBR's 3,
+ * which ustack does not have).
+ *
+ * Linux counts each segment's memory as a non-GSO buffer would take it:
+ * the larger of the peer's MSS and ours, the most headers it reserves
+ * (MAX_TCP_HEADER) and skb_shared_info (320), rounded up to a power of
+ * two, plus struct sk_buff (256). MAX_TCP_HEADER depends on the kernel's
+ * configuration: 192 on the 6.18 kernel the scripts are checked on (2304
+ * bytes per segment of MSS 1460, SO_SNDBUF 46080 once connected, see
+ * tests/scripts/window/send-buffer-initial.pkt), 320 on distributions'
+ * builds with tunnels (4352, 87040). ustack computes the same number, so
+ * SO_SNDBUF reads as on Linux, and lets it bound payload bytes in the
+ * send ring. That is close to what Linux holds in it: it charges GSO
+ * buffers of up to 64 KB, whose overhead is a few percent, against the
+ * same number. So the payload room is about 3 windows at MSS 1460 and 4
+ * at 65495, rather than the 2 of the rule's intent; the memory is taken
+ * only while the application keeps that much queued.
+ */
+#define US_SKB_OVERHEAD (192u + 320u)
+#define US_SKB_STRUCT 256u
+#define US_TCP_INIT_CWND 10u
+
+void us_tcp_sndbuf_expand(const struct ustack *st, struct us_tcb *tcb)
+{
+	uint32_t mss = tcb->mss_clamp > tcb->snd_mss ? tcb->mss_clamp : tcb->snd_mss;
+	uint64_t per_mss = 1;
+	while (per_mss < mss + US_SKB_OVERHEAD)
+		per_mss <<= 1;
+	per_mss += US_SKB_STRUCT;
+	uint32_t segs = tcb->snd_mss ? tcb->cwnd / tcb->snd_mss : 0;
+	if (segs < US_TCP_INIT_CWND)
+		segs = US_TCP_INIT_CWND;
+	if (segs < tcb->reordering + 1)
+		segs = tcb->reordering + 1;
+	uint64_t sndmem = 2 * segs * per_mss;
+	if (tcb->sndbuf < sndmem)
+		tcb->sndbuf = (uint32_t)(sndmem < st->sys.tcp_wmem[2] ? sndmem : st->sys.tcp_wmem[2]);
+}
+
+/* Linux's tcp_should_expand_sndbuf: not if the user fixed the size, not
+ * under memory pressure (tcp_mem[0] reached), and only if the buffer,
+ * not the congestion window, limited what was sent. */
+static bool should_expand_sndbuf(const struct ustack *st, const struct us_tcb *tcb)
+{
+	if (tcb->sndbuf_lock || st->tcp.mem >= (uint64_t)st->sys.tcp_mem[0] * 4096u)
+		return false;
+	uint32_t pipe = us_sack_active(tcb) ? us_sack_pipe(tcb) : us_tcp_newreno_pipe(tcb);
+	return pipe < tcb->cwnd;
+}
+
+/*
+ * After an ACK has been processed and what it allows sent, as Linux's
+ * tcp_check_space: if the writer has found the buffer full since it last
+ * had room, grow the buffer with the window, and note that there is room
+ * again. Linux wakes the writer here; ustack's callers poll, and
+ * us_tcp_poll reads the grown limit.
+ */
+void us_tcp_check_space(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!tcb->snd_nospace)
+		return;
+	if (should_expand_sndbuf(st, tcb))
+		us_tcp_sndbuf_expand(st, tcb);
+	if (tcb->sndq.len < tcb->sndbuf)
+		tcb->snd_nospace = false;
 }
 
 static bool may_update_window(const struct us_tcb *tcb)
@@ -449,6 +527,8 @@ int us_tcp_poll(struct ustack *st, struct us_tcb *tcb)
 	if (tcb->state != USTACK_TCP_SYN_SENT && tcb->state != USTACK_TCP_SYN_RECEIVED) {
 		if (tcb->fin_queued || tcb->sndq.len < tcb->sndbuf)
 			mask |= POLLOUT;
+		else
+			tcb->snd_nospace = true; /* Linux's tcp_poll sets SOCK_NOSPACE too */
 	}
 	return mask;
 }
