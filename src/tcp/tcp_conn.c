@@ -121,8 +121,10 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	tcb->state = USTACK_TCP_CLOSED;
 	tcb->rcvbuf = st->cfg.tcp_rmem;
 	/* Linux's tcp_init_sock: tcp_wmem[1] until the connection is up and
-	 * autotuning (us_tcp_sndbuf_expand) takes it toward tcp_wmem[2]. */
-	tcb->sndbuf = st->sys.tcp_wmem[1];
+	 * autotuning (us_tcp_sndbuf_expand) takes it toward tcp_wmem[2].
+	 * Linux would start above [2] if [1] were larger; here [2] is also
+	 * the configured bound on a buffer's memory, so it is kept. */
+	tcb->sndbuf = st->sys.tcp_wmem[1] < st->sys.tcp_wmem[2] ? st->sys.tcp_wmem[1] : st->sys.tcp_wmem[2];
 	tcb->heap_idx = US_HEAP_NONE;
 	for (int i = 0; i < US_TM__COUNT; i++)
 		tcb->tm[i] = USTACK_TIME_NEVER;

@@ -145,6 +145,16 @@ Test(sndbuf, starts_from_tcp_wmem1)
 	connect_pair(&p);
 	cr_assert_eq(get_sndbuf(p.n.a, p.cfd), 65536);
 	close_pair(&p);
+
+	/* Never above tcp_wmem[2], the configured bound, even at the start. */
+	open_pair(&p);
+	cr_assert_eq(ustack_sysctl_set(p.n.a, "net.ipv4.tcp_wmem", "4096 16384 8192"), 0);
+	ustack_close(p.n.a, p.cfd);
+	p.cfd = ustack_socket(p.n.a, AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(get_sndbuf(p.n.a, p.cfd), 8192);
+	connect_pair(&p);
+	cr_assert_eq(get_sndbuf(p.n.a, p.cfd), 8192);
+	close_pair(&p);
 }
 
 /* (b) On the fat long path the buffer grows in steps with cwnd as the
