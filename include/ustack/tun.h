@@ -114,9 +114,14 @@ USTACK_API void ustack_tun_wake_at(struct ustack_tun *tun, ustack_time_t at);
  * Calls tap for every packet the stack sends (inbound false) and every
  * packet it is handed (inbound true), at the stack's edge of the link: with
  * faults injected, a packet the fault model then loses was still sent, and
- * one it loses on the way in was never received. t is the loop's clock, the
- * time the stack was given. The packet lives only during the call; the tap
- * must not call into the stack. NULL removes the tap. A capture to a file:
+ * one it loses on the way in was never received. t is CLOCK_MONOTONIC read
+ * afresh for each packet as it crosses (ustack_clock_now), not the reading
+ * the loop gave the stack: a pass that writes a thousand segments shows
+ * them spread over the time the writes took. So a packet's stamp is at or
+ * after the time the stack had when it sent or got it, which is what its
+ * trace events carry; stamps never go back. The packet lives only during
+ * the call; the tap must not call into the stack. NULL removes the tap. A
+ * capture to a file:
  * ustack_tun_set_tap(tun, ustack_pcap_tun_tap, writer) (pcap.h).
  */
 USTACK_API void ustack_tun_set_tap(struct ustack_tun *tun,

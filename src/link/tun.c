@@ -385,13 +385,32 @@ void ustack_tun_set_tap(struct ustack_tun *tun,
 	tun->tap_ctx = ctx;
 }
 
+/*
+ * The tap's stamp: a fresh reading of the clock for every packet, not the
+ * loop's reading that the stack is given. One pass of the loop can write a
+ * whole send buffer, thousands of segments and tens of milliseconds of
+ * writev; stamped with the pass's one reading, a capture showed each burst
+ * at one instant and invented 20-45 ms pauses before the next ACK
+ * (bench/RESULTS.md item 11). The stack's clock is untouched: the core is
+ * handed time, and only the capture sees this one. Every packet rather
+ * than every Nth: clock_gettime is a vDSO call, 58-77 ns on the paravirtual
+ * machine of bench/RESULTS.md (kvm-clock; a loop of 10^7 calls), where the writev
+ * it stamps costs 3-5 us even to /dev/null, so under 2% and only while a
+ * tap is set; reading every Nth packet would leave steps in the stamps for
+ * nothing worth saving.
+ */
+static ustack_time_t tap_stamp(void)
+{
+	return ustack_clock_now();
+}
+
 /* Hands the stack one packet, showing it to the tap first. */
 static void deliver(struct ustack_tun *tun, struct ustack *st, ustack_time_t now, const uint8_t *pkt,
 		    size_t len, unsigned flags)
 {
 	if (tun->tap) {
 		struct iovec iov = { (void *)(uintptr_t)pkt, len };
-		tun->tap(tun->tap_ctx, now, true, &iov, 1);
+		tun->tap(tun->tap_ctx, tap_stamp(), true, &iov, 1);
 	}
 	ustack_input_flags(st, now, pkt, len, flags);
 }
@@ -400,11 +419,11 @@ void ustack_tun_output(void *ctx, const struct iovec *iov, int iovcnt)
 {
 	struct ustack_tun *tun = ctx;
 	/* Outside the loop (a connect before ustack_tun_run) nobody reads the
-	 * clock for us; the fault model and the tap need the time. */
+	 * clock for us; the fault model needs the time. */
 	if (!tun->st)
 		tun->now = ustack_clock_now();
 	if (tun->tap)
-		tun->tap(tun->tap_ctx, tun->now, false, iov, iovcnt);
+		tun->tap(tun->tap_ctx, tap_stamp(), false, iov, iovcnt);
 	size_t len = 0;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;

@@ -226,15 +226,18 @@ static void on_sigusr1(int sig)
 	errno = saved;
 }
 
-/* What the capture is stamped with: the stack's clock, as the trace's
- * events are. A packet out goes at the time the stack was last given (the
- * device's idea of now differs before its loop runs); a packet in is
- * stamped with the time it is handed over at. */
+/* The capture is stamped with the driver's fresh reading of the clock as
+ * each packet crosses (tun.h), not with the stack's clock that the trace's
+ * events carry: one pass of the loop may write thousands of segments, and
+ * stamped with the stack's one reading they showed as one instant followed
+ * by a pause that was not there. A packet's stamp is at or after its
+ * event's time, in the same order. */
 static void capture(void *ctx, ustack_time_t t, bool inbound, const struct iovec *iov, int iovcnt)
 {
 	struct tool_net *n = ctx;
+	(void)inbound;
 	if (n->pcap)
-		ustack_pcap_write_iov(n->pcap, inbound ? t : ustack_now(n->st), iov, iovcnt);
+		ustack_pcap_write_iov(n->pcap, t, iov, iovcnt);
 }
 
 /* Opens the capture and the trace file; the stack is not made yet. */
