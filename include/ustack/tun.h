@@ -119,7 +119,12 @@ USTACK_API void ustack_tun_wake_at(struct ustack_tun *tun, ustack_time_t at);
  * the loop gave the stack: a pass that writes a thousand segments shows
  * them spread over the time the writes took. So a packet's stamp is at or
  * after the time the stack had when it sent or got it, which is what its
- * trace events carry; stamps never go back. The packet lives only during
+ * trace events carry; stamps never go back. With offloads, a packet sent
+ * is shown as the stack sent it, one segment, when the stack hands it over
+ * (the frame that carries it may leave when the pass ends); a packet
+ * handed in is shown as read, possibly a frame of up to 64 KiB whose TCP
+ * checksum the kernel left unfinished, as tcpdump shows a host's traffic
+ * after GRO. The packet lives only during
  * the call; the tap must not call into the stack. NULL removes the tap. A
  * capture to a file:
  * ustack_tun_set_tap(tun, ustack_pcap_tun_tap, writer) (pcap.h).
