@@ -379,8 +379,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* BENCH_TUN_OFFLOAD=0: one plain packet per system call, no
+	 * virtio-net header (the driver's default is the header). */
 	struct ustack_tun_config tc = { .name = "ustack0", .addr = U_ADDR, .prefix = 24,
-					.kernel_addr = K_ADDR, .mtu = (uint16_t)mtu };
+					.kernel_addr = K_ADDR, .mtu = (uint16_t)mtu,
+					.no_offload = bench_env("BENCH_TUN_OFFLOAD", 1) == 0 };
 	struct ustack_tun *tun;
 	int err = ustack_tun_open(&tc, &tun);
 	if (err) {
@@ -405,7 +408,12 @@ int main(int argc, char **argv)
 	 * ports free over tens of thousands of cycles, as in bench_ustack. */
 	struct ustack_config cfg = { .addr = U_ADDR, .mtu = (uint16_t)mtu, .output = ustack_tun_output,
 				     .output_ctx = tun, .seed = bench_ns(),
-				     .msl_ms = a.mode == RATE ? 10 : 0 };
+				     .msl_ms = a.mode == RATE ? 10 : 0,
+				     /* The kernel finishes the checksums the driver
+				      * leaves it, as Linux's own TCP does on veth
+				      * with offloads; BENCH_CSUM=1 sums anyway. */
+				     .csum_offload = bench_env("BENCH_CSUM", 0) ? 0
+						     : (uint8_t)ustack_tun_csum_offload(tun) };
 	if (getenv("BENCH_TUN_DEBUG"))
 		cfg.trace = debug_trace, cfg.trace_ctx = &a;
 	CHECK(ustack_create(&cfg, &a.st) == 0);
@@ -486,6 +494,10 @@ int main(int argc, char **argv)
 			(unsigned long long)ts.rx_packets, (unsigned long long)ts.tx_packets,
 			(unsigned long long)ts.tx_errors,
 			(unsigned long long)ustack_stat(a.st, USTACK_STAT_TCP_RETRANS_SEGS));
+		fprintf(stderr, "  offloads %s: rx gso frames %llu, rx csum ok %llu, tx gso frames %llu "
+			"carrying %llu segments\n", ustack_tun_offloads(tun) ? "on" : "off",
+			(unsigned long long)ts.rx_gso_frames, (unsigned long long)ts.rx_csum_ok,
+			(unsigned long long)ts.tx_gso_frames, (unsigned long long)ts.tx_gso_segs);
 		break;
 	}
 	case RATE:

@@ -10,14 +10,14 @@
  *	ustack_pcap_close(w);
  *
  * The file holds bare IPv4 packets (LINKTYPE_RAW, 101: no link header), a
- * snapshot length of 65535, and time stamps from the stack's clock as the
- * caller passes them: virtual time in the simulator, CLOCK_MONOTONIC on a
- * TUN link (so Wireshark's absolute dates are meaningless; its relative
- * times are right). Stamps have nanosecond resolution (magic 0xa1b23c4d)
- * unless USTACK_PCAP_USEC asks for the original microsecond format
- * (0xa1b2c3d4) that older readers require. Numbers are written
- * little-endian whatever the machine, so a seeded run gives the same file
- * byte for byte anywhere.
+ * snapshot length of 65535, and time stamps as the caller passes them: the
+ * stack's virtual time in the simulator, CLOCK_MONOTONIC read as each
+ * packet crosses on a TUN link (tun.h; so Wireshark's absolute dates are
+ * meaningless; its relative times are right). Stamps have nanosecond
+ * resolution (magic 0xa1b23c4d) unless USTACK_PCAP_USEC asks for the
+ * original microsecond format (0xa1b2c3d4) that older readers require.
+ * Numbers are written little-endian whatever the machine, so a seeded run
+ * gives the same file byte for byte anywhere.
  *
  * Records are buffered and reach the file whole: a program killed between
  * flushes leaves a file that ends at a record boundary. One writer must be
@@ -51,7 +51,7 @@ struct ustack_pcap;
 USTACK_API int ustack_pcap_open(const char *path, unsigned flags, struct ustack_pcap **out);
 
 /*
- * Appends one packet seen at time t (nanoseconds on the stack's clock).
+ * Appends one packet seen at time t (nanoseconds, on the caller's clock).
  * Bytes past the snapshot length are cut, the record keeping the original
  * length. Returns 0, or the negative errno of the first write that failed;
  * after a failure every later call fails the same way and writes nothing.

@@ -281,6 +281,22 @@ USTACK_API void ustack_destroy(struct ustack *st);
  */
 USTACK_API int ustack_input(struct ustack *st, ustack_time_t now, const void *pkt, size_t len);
 
+/* Bits of ustack_input_flags's flags: what the link says about one packet. */
+/*
+ * The link vouches for this packet's TCP or UDP checksum, as virtio-net's
+ * VIRTIO_NET_HDR_F_NEEDS_CSUM and F_DATA_VALID do (Linux's
+ * CHECKSUM_PARTIAL and CHECKSUM_UNNECESSARY): the packet never crossed a
+ * wire, or the device checked it. The field may then hold only the
+ * pseudo-header's sum, so the stack must not verify it. Never set by the
+ * stack for IP fragments, whose reassembled datagram is always verified.
+ */
+#define USTACK_RX_CSUM_OK 0x1u
+
+/* ustack_input, with per-packet facts from the link (USTACK_RX_*). An
+ * unknown bit is -EINVAL. */
+USTACK_API int ustack_input_flags(struct ustack *st, ustack_time_t now, const void *pkt, size_t len,
+				  unsigned flags);
+
 /* Runs every timer due at `now` and returns the next deadline
  * (USTACK_TIME_NEVER if none). Time never goes backwards: an earlier `now`
  * than one seen before is taken as the later one. A deadline may be early

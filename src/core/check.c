@@ -9,6 +9,11 @@
 
 #include "core/stack.h"
 
+static bool tuple_same(const struct us_tuple *a, const struct us_tuple *b)
+{
+	return a->laddr == b->laddr && a->raddr == b->raddr && a->lport == b->lport && a->rport == b->rport;
+}
+
 static int fail(char *why, size_t n, const char *fmt, ...)
 {
 	va_list ap;
@@ -135,17 +140,34 @@ int us_check_invariants(struct ustack *st, char *why, size_t n)
 {
 	const struct us_tcp_layer *tl = &st->tcp;
 	uint32_t nodes = 0;
+	bool last_found = false;
 	for (uint32_t i = 0; i <= tl->hash_mask; i++) {
 		for (const struct us_node *nd = tl->hash[i]; nd; nd = nd->hnext) {
 			nodes++;
 			if (!nd->in_hash)
 				return fail(why, n, "a hashed node says it is not hashed");
+			if (nd == tl->last) {
+				/* The lookup cache (tcp_conn.c) must answer what the
+				 * table does: a live connection, in its own tuple's
+				 * chain, the first there with that tuple. */
+				const struct us_node *first = tl->hash[us_tcp_bucket(st, &nd->t)];
+				while (first && !tuple_same(&first->t, &nd->t))
+					first = first->hnext;
+				if (first != nd)
+					return fail(why, n, "lookup cache holds port %u, which the table does not find",
+						    nd->t.lport);
+				if (nd->kind != US_NODE_TCB || ((const struct us_tcb *)nd)->state == USTACK_TCP_LISTEN)
+					return fail(why, n, "lookup cache holds a listener or TIME_WAIT record");
+				last_found = true;
+			}
 			if (nd->kind == US_NODE_TCB && check_tcb(st, (const struct us_tcb *)nd, why, n))
 				return -1;
 		}
 	}
 	if (nodes != tl->nodes)
 		return fail(why, n, "hash holds %u nodes, counted %u", nodes, tl->nodes);
+	if (tl->last && !last_found)
+		return fail(why, n, "lookup cache holds a node that is not in the table");
 	if (tl->nconns > st->cfg.max_conns)
 		return fail(why, n, "%u connections over the cap %u", tl->nconns, st->cfg.max_conns);
 	/* The timer heap: each block knows its slot, and no child is earlier

@@ -160,14 +160,21 @@ static void assert_invariants(struct ustack *st, const char *where)
 #endif
 }
 
-int ustack_input(struct ustack *st, ustack_time_t now, const void *pkt, size_t len)
+int ustack_input_flags(struct ustack *st, ustack_time_t now, const void *pkt, size_t len, unsigned flags)
 {
-	if (!st || (!pkt && len))
+	if (!st || (!pkt && len) || (flags & ~USTACK_RX_CSUM_OK))
 		return -EINVAL;
 	advance(st, now);
+	st->rx_csum_ok = (flags & USTACK_RX_CSUM_OK) != 0;
 	us_ip_input(st, pkt, len);
+	st->rx_csum_ok = false;
 	assert_invariants(st, "ustack_input");
 	return 0;
+}
+
+int ustack_input(struct ustack *st, ustack_time_t now, const void *pkt, size_t len)
+{
+	return ustack_input_flags(st, now, pkt, len, 0);
 }
 
 ustack_time_t ustack_poll(struct ustack *st, ustack_time_t now)

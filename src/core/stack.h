@@ -28,6 +28,9 @@ struct ustack {
 	struct us_sipkey key_hash, key_isn, key_port;
 	uint64_t stats[USTACK_STAT__COUNT];
 	uint16_t ip_id;
+	/* The packet being handled came with USTACK_RX_CSUM_OK: its TCP or
+	 * UDP checksum is not to be verified. Only for the call. */
+	bool rx_csum_ok;
 	struct us_tcp_layer tcp;
 	struct us_udp_layer udp;
 	struct us_frag_table frag; /* IPv4 datagrams in reassembly */

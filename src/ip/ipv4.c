@@ -94,6 +94,9 @@ void us_ip_input(struct ustack *st, const uint8_t *pkt, size_t len)
 			us_icmp_send_error(st, pkt, ip.total_len, US_ICMP_DEST_UNREACH, US_ICMP_PROTO_UNREACH);
 			return;
 		}
+		/* A link's word covers the fragment, not the datagram that
+		 * is reassembled from pieces of other packets. */
+		st->rx_csum_ok = false;
 		us_frag_input(st, pkt, &ip);
 		return;
 	}

@@ -4,8 +4,10 @@
  * The kernel side is configured with the classic interface ioctls on an
  * AF_INET datagram socket (address, netmask, MTU, flags): enough for IPv4,
  * and with no dependency beyond libc. The device is read until it reports
- * EAGAIN, so a burst costs one wakeup; each packet written is one write(2),
- * since TUN has no batched write.
+ * EAGAIN, so a burst costs one wakeup; each frame written is one write(2),
+ * since TUN has no batched write. That is why, by default, frames carry a
+ * virtio-net header (IFF_VNET_HDR) and are as large as the kernel's
+ * segmentation offload allows: gso.c joins the stack's segments.
  *
  * With faults configured, packets in both directions pass through the link
  * model of impair.c and wait in a small time-ordered heap until their
@@ -28,10 +30,12 @@
 
 #include <ustack/tun.h>
 
+#include "link/gso.h"
 #include "link/impair.h"
 
 #define TUN_BATCH 64
 #define TUN_MAX_PACKET 65536
+#define VNET_HDR_LEN sizeof(struct virtio_net_hdr)
 
 struct delayed {
 	ustack_time_t at;
@@ -47,6 +51,10 @@ struct ustack_tun {
 	uint32_t kernel_addr;
 	struct ustack_tun_stats stats;
 	bool impaired;
+	bool vnet; /* every frame starts with a struct virtio_net_hdr */
+	struct us_gso_batch *batch; /* with vnet: segments waiting to be joined */
+	uint8_t *scratch; /* with vnet: a frame that goes out alone, copied to finish its header */
+	uint8_t *rxbuf;   /* a frame read: its virtio-net header, if any, then the packet */
 	struct us_rng rng;
 	struct us_link_model out, in;
 	struct delayed *heap;
@@ -58,6 +66,8 @@ struct ustack_tun {
 	void (*tap)(void *ctx, ustack_time_t t, bool inbound, const struct iovec *iov, int iovcnt);
 	void *tap_ctx;
 };
+
+static void flush_batch(struct ustack_tun *tun);
 
 ustack_time_t ustack_clock_now(void)
 {
@@ -121,6 +131,14 @@ static bool params_zero(const struct ustack_link_params *p)
 	       !p->rate_bps;
 }
 
+static void free_buffers(struct ustack_tun *tun)
+{
+	free(tun->batch);
+	free(tun->scratch);
+	free(tun->rxbuf);
+	free(tun);
+}
+
 int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out)
 {
 	if (!cfg || !out || !cfg->addr || cfg->prefix > 30)
@@ -135,13 +153,27 @@ int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out
 		return err;
 	}
 	struct ifreq ifr;
+	tun->impaired = !params_zero(&cfg->impair);
+	tun->vnet = !cfg->no_offload && !tun->impaired;
+	tun->rxbuf = malloc(VNET_HDR_LEN + TUN_MAX_PACKET);
+	if (tun->vnet) {
+		tun->batch = malloc(sizeof(*tun->batch));
+		tun->scratch = malloc(US_GSO_MAX);
+	}
+	if (!tun->rxbuf || (tun->vnet && (!tun->batch || !tun->scratch))) {
+		close(tun->fd);
+		free_buffers(tun);
+		return -ENOMEM;
+	}
+	if (tun->batch)
+		tun->batch->len = 0;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (tun->vnet ? IFF_VNET_HDR : 0);
 	if (cfg->name) {
 		size_t n = strlen(cfg->name);
 		if (n >= IFNAMSIZ) {
 			close(tun->fd);
-			free(tun);
+			free_buffers(tun);
 			return -ENAMETOOLONG;
 		}
 		memcpy(ifr.ifr_name, cfg->name, n);
@@ -150,6 +182,19 @@ int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out
 	if (err)
 		goto fail;
 	memcpy(tun->name, ifr.ifr_name, IFNAMSIZ);
+	if (tun->vnet) {
+		int hdrsz = (int)VNET_HDR_LEN;
+		if (ioctl(tun->fd, TUNSETVNETHDRSZ, &hdrsz) < 0) {
+			err = -errno;
+			goto fail;
+		}
+		/* What the kernel may send us: TCP over IPv4 in frames of up
+		 * to 64 KiB, checksums unfinished. Refused (an old kernel),
+		 * it sends plain packets; what we write is unaffected. */
+		if (ioctl(tun->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) < 0) {
+			/* not fatal */
+		}
+	}
 	uint32_t mask = ~0u << (32 - cfg->prefix);
 	tun->kernel_addr = cfg->kernel_addr;
 	if (!tun->kernel_addr) {
@@ -160,7 +205,6 @@ int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out
 	}
 	if (!cfg->no_configure && (err = configure(tun, cfg->prefix, cfg->mtu ? cfg->mtu : 1500)))
 		goto fail;
-	tun->impaired = !params_zero(&cfg->impair);
 	tun->out.p = cfg->impair;
 	tun->in.p = cfg->impair;
 	us_rng_seed(&tun->rng, cfg->seed);
@@ -168,7 +212,7 @@ int ustack_tun_open(const struct ustack_tun_config *cfg, struct ustack_tun **out
 	return 0;
 fail:
 	close(tun->fd);
-	free(tun);
+	free_buffers(tun);
 	return err;
 }
 
@@ -181,8 +225,19 @@ void ustack_tun_close(struct ustack_tun *tun)
 	free(tun->heap);
 	us_link_model_fini(&tun->out);
 	us_link_model_fini(&tun->in);
+	flush_batch(tun);
 	close(tun->fd);
-	free(tun);
+	free_buffers(tun);
+}
+
+bool ustack_tun_offloads(const struct ustack_tun *tun)
+{
+	return tun->vnet;
+}
+
+unsigned ustack_tun_csum_offload(const struct ustack_tun *tun)
+{
+	return tun->vnet ? USTACK_CSUM_TX : 0;
 }
 
 int ustack_tun_fd(const struct ustack_tun *tun)
@@ -272,14 +327,53 @@ static void impair(struct ustack_tun *tun, struct us_link_model *m, const uint8_
 	}
 }
 
-static void write_packet(struct ustack_tun *tun, const struct iovec *iov, int iovcnt, size_t len)
+static bool write_packet(struct ustack_tun *tun, const struct iovec *iov, int iovcnt, size_t len)
 {
 	if (writev(tun->fd, iov, iovcnt) < 0) {
 		tun->stats.tx_errors++;
-		return;
+		return false;
 	}
 	tun->stats.tx_packets++;
 	tun->stats.tx_bytes += len;
+	return true;
+}
+
+/* Writes out the segments waiting to be joined, as one frame. */
+static void flush_batch(struct ustack_tun *tun)
+{
+	if (!tun->batch || !tun->batch->len)
+		return;
+	uint16_t nsegs = tun->batch->nsegs;
+	struct virtio_net_hdr vh;
+	size_t len = us_gso_finish(tun->batch, &vh);
+	struct iovec iov[2] = { { &vh, sizeof(vh) }, { tun->batch->buf, len } };
+	if (write_packet(tun, iov, 2, len) && nsegs > 1) {
+		tun->stats.tx_gso_frames++;
+		tun->stats.tx_gso_segs += nsegs;
+	}
+}
+
+/* With the virtio-net header: a segment joins the batch while the loop
+ * runs (its pass ends with a flush); anything else goes out alone, after
+ * what waits, so that the kernel sees the stack's order. */
+static void output_vnet(struct ustack_tun *tun, const struct iovec *iov, int iovcnt, size_t len)
+{
+	if (tun->st && us_gso_add(tun->batch, iov, iovcnt, len))
+		return;
+	flush_batch(tun);
+	if (tun->st && us_gso_add(tun->batch, iov, iovcnt, len))
+		return;
+	if (len > US_GSO_MAX)
+		return;
+	size_t off = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(tun->scratch + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	struct virtio_net_hdr vh;
+	us_gso_single(tun->scratch, len, &vh);
+	struct iovec v[2] = { { &vh, sizeof(vh) }, { tun->scratch, len } };
+	write_packet(tun, v, 2, len);
 }
 
 void ustack_tun_set_tap(struct ustack_tun *tun,
@@ -291,29 +385,52 @@ void ustack_tun_set_tap(struct ustack_tun *tun,
 	tun->tap_ctx = ctx;
 }
 
+/*
+ * The tap's stamp: a fresh reading of the clock for every packet, not the
+ * loop's reading that the stack is given. One pass of the loop can write a
+ * whole send buffer, thousands of segments and tens of milliseconds of
+ * writev; stamped with the pass's one reading, a capture showed each burst
+ * at one instant and invented 20-45 ms pauses before the next ACK
+ * (bench/RESULTS.md item 11). The stack's clock is untouched: the core is
+ * handed time, and only the capture sees this one. Every packet rather
+ * than every Nth: clock_gettime is a vDSO call, 58-77 ns on the paravirtual
+ * machine of bench/RESULTS.md (kvm-clock; a loop of 10^7 calls), where the writev
+ * it stamps costs 3-5 us even to /dev/null, so under 2% and only while a
+ * tap is set; reading every Nth packet would leave steps in the stamps for
+ * nothing worth saving.
+ */
+static ustack_time_t tap_stamp(void)
+{
+	return ustack_clock_now();
+}
+
 /* Hands the stack one packet, showing it to the tap first. */
 static void deliver(struct ustack_tun *tun, struct ustack *st, ustack_time_t now, const uint8_t *pkt,
-		    size_t len)
+		    size_t len, unsigned flags)
 {
 	if (tun->tap) {
 		struct iovec iov = { (void *)(uintptr_t)pkt, len };
-		tun->tap(tun->tap_ctx, now, true, &iov, 1);
+		tun->tap(tun->tap_ctx, tap_stamp(), true, &iov, 1);
 	}
-	ustack_input(st, now, pkt, len);
+	ustack_input_flags(st, now, pkt, len, flags);
 }
 
 void ustack_tun_output(void *ctx, const struct iovec *iov, int iovcnt)
 {
 	struct ustack_tun *tun = ctx;
 	/* Outside the loop (a connect before ustack_tun_run) nobody reads the
-	 * clock for us; the fault model and the tap need the time. */
+	 * clock for us; the fault model needs the time. */
 	if (!tun->st)
 		tun->now = ustack_clock_now();
 	if (tun->tap)
-		tun->tap(tun->tap_ctx, tun->now, false, iov, iovcnt);
+		tun->tap(tun->tap_ctx, tap_stamp(), false, iov, iovcnt);
 	size_t len = 0;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
+	if (tun->vnet) {
+		output_vnet(tun, iov, iovcnt, len);
+		return;
+	}
 	if (!tun->impaired) {
 		write_packet(tun, iov, iovcnt, len);
 		return;
@@ -335,7 +452,7 @@ static void flush_due(struct ustack_tun *tun, ustack_time_t now)
 	while (tun->nheap && tun->heap[0].at <= now) {
 		struct delayed d = heap_pop(tun);
 		if (d.inbound) {
-			deliver(tun, tun->st, now, d.pkt, d.len);
+			deliver(tun, tun->st, now, d.pkt, d.len, 0);
 		} else {
 			struct iovec iov = { d.pkt, d.len };
 			write_packet(tun, &iov, 1, d.len);
@@ -347,11 +464,11 @@ static void flush_due(struct ustack_tun *tun, ustack_time_t now)
 /* Reads everything the kernel has queued, a batch at a time. */
 static int read_all(struct ustack_tun *tun, struct ustack *st)
 {
-	static __thread uint8_t buf[TUN_MAX_PACKET];
+	size_t skip = tun->vnet ? VNET_HDR_LEN : 0;
 	for (;;) {
 		int n = 0;
 		for (; n < TUN_BATCH; n++) {
-			ssize_t r = read(tun->fd, buf, sizeof(buf));
+			ssize_t r = read(tun->fd, tun->rxbuf, VNET_HDR_LEN + TUN_MAX_PACKET);
 			if (r < 0) {
 				if (errno == EAGAIN || errno == EWOULDBLOCK)
 					return 0;
@@ -359,13 +476,31 @@ static int read_all(struct ustack_tun *tun, struct ustack *st)
 					continue;
 				return -errno;
 			}
+			if ((size_t)r < skip)
+				continue;
+			const uint8_t *pkt = tun->rxbuf + skip;
+			size_t len = (size_t)r - skip;
+			unsigned flags = 0;
+			if (skip) {
+				struct virtio_net_hdr vh;
+				memcpy(&vh, tun->rxbuf, sizeof(vh));
+				/* NEEDS_CSUM: a packet of the kernel's own that
+				 * never left memory (CHECKSUM_PARTIAL);
+				 * DATA_VALID: one it checked already. */
+				if (vh.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) {
+					flags = USTACK_RX_CSUM_OK;
+					tun->stats.rx_csum_ok++;
+				}
+				if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+					tun->stats.rx_gso_frames++;
+			}
 			tun->stats.rx_packets++;
-			tun->stats.rx_bytes += (uint64_t)r;
+			tun->stats.rx_bytes += len;
 			tun->now = ustack_clock_now();
 			if (tun->impaired)
-				impair(tun, &tun->in, buf, (size_t)r, true);
+				impair(tun, &tun->in, pkt, len, true);
 			else
-				deliver(tun, st, tun->now, buf, (size_t)r);
+				deliver(tun, st, tun->now, pkt, len, flags);
 		}
 		(void)n;
 	}
@@ -435,6 +570,8 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 				watched[i] = extra[i].events;
 			}
 		}
+		/* The pass is over: what waits to be joined goes now. */
+		flush_batch(tun);
 		/* What the application sent may have set new deadlines. */
 		ustack_time_t next = ustack_next_deadline(st);
 		if (tun->nheap && tun->heap[0].at < next)
@@ -468,6 +605,7 @@ int ustack_tun_run(struct ustack_tun *tun, struct ustack *st, int (*step)(void *
 		}
 	}
 out:
+	flush_batch(tun);
 	tun->st = NULL;
 	free(watched);
 	free(always);

@@ -326,6 +326,9 @@ struct us_tcp_layer {
 	struct us_tcb **heap; /* timer heap, ordered by heap_at */
 	uint32_t heap_len, heap_cap;
 	struct us_tw *tw_head, *tw_tail;
+	/* The last connection us_tcp_lookup found: a hashed control block
+	 * other than a listener, or NULL; us_tcp_hash_remove clears it. */
+	struct us_node *last;
 	uint32_t port_perturb[256]; /* RFC 6056 algorithm 4's table */
 };
 
@@ -342,6 +345,7 @@ void us_tcp_fini(struct ustack *st);
 struct us_tcb *us_tcb_new(struct ustack *st);
 void us_tcb_free(struct ustack *st, struct us_tcb *tcb);
 struct us_node *us_tcp_lookup(struct ustack *st, const struct us_tuple *t);
+uint32_t us_tcp_bucket(const struct ustack *st, const struct us_tuple *t); /* t's slot in the hash */
 struct us_tcb *us_tcp_lookup_listener(struct ustack *st, uint32_t laddr, uint16_t lport);
 int us_tcp_hash_insert(struct ustack *st, struct us_node *n);
 void us_tcp_hash_remove(struct ustack *st, struct us_node *n);

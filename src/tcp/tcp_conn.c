@@ -5,7 +5,11 @@
  * listeners sit in the same table with a zero remote half, so the common
  * case, a segment for an existing connection, costs one hash and one short
  * chain, and only a miss looks further. The key comes from the stack's seed,
- * so an attacker cannot aim packets at one chain.
+ * so an attacker cannot aim packets at one chain. In front of the hash sits
+ * a one-entry cache of the last connection found, as 4.4BSD's
+ * tcp_last_inpcb: a bulk transfer's segments all belong to one connection,
+ * and comparing a tuple costs far less than SipHash (bench/RESULTS.md
+ * item 5).
  *
  * Local ports are counted per port in buckets (struct us_bind_bucket). The
  * bind rule is Linux's, as measured on the kernel this project runs on: a
@@ -74,6 +78,7 @@ static void detach_children(struct ustack *st, struct us_listen *lq)
 void us_tcp_fini(struct ustack *st)
 {
 	struct us_tcp_layer *tl = &st->tcp;
+	tl->last = NULL; /* the blocks go without us_tcp_hash_remove */
 	/* Two passes: children are reachable both from the hash and from their
 	 * listener, so the queues are taken apart before any block goes. */
 	for (uint32_t i = 0; i <= tl->hash_mask; i++)
@@ -206,16 +211,37 @@ void us_tcp_hash_remove(struct ustack *st, struct us_node *n)
 		*pp = n->hnext;
 		tl->nodes--;
 	}
+	/* Every way out of the table comes here (freeing, TIME_WAIT's record
+	 * taking over, a listener closing), so the cache never holds a block
+	 * that is gone, nor one that another could replace: tuples in the
+	 * table are unique, and a tuple changes only while out of it. */
+	if (tl->last == n)
+		tl->last = NULL;
 	n->in_hash = 0;
 	n->hnext = NULL;
 }
 
+uint32_t us_tcp_bucket(const struct ustack *st, const struct us_tuple *t)
+{
+	return tuple_hash(st, t) & st->tcp.hash_mask;
+}
+
+/* The cache answers exactly what the table would, as long as it holds a
+ * hashed node (check.c verifies it). Listeners and TIME_WAIT records stay
+ * out of it: a SYN or a segment for an old connection should not evict the
+ * busy one, and the fast path is for established connections. */
 struct us_node *us_tcp_lookup(struct ustack *st, const struct us_tuple *t)
 {
 	struct us_tcp_layer *tl = &st->tcp;
-	for (struct us_node *n = tl->hash[tuple_hash(st, t) & tl->hash_mask]; n; n = n->hnext)
-		if (tuple_eq(&n->t, t))
+	if (tl->last && tuple_eq(&tl->last->t, t))
+		return tl->last;
+	for (struct us_node *n = tl->hash[tuple_hash(st, t) & tl->hash_mask]; n; n = n->hnext) {
+		if (tuple_eq(&n->t, t)) {
+			if (n->kind == US_NODE_TCB && ((struct us_tcb *)n)->state != USTACK_TCP_LISTEN)
+				tl->last = n;
 			return n;
+		}
+	}
 	return NULL;
 }
 

@@ -930,7 +930,8 @@ void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8
 {
 	struct us_tcp seg;
 	us_count(st, USTACK_STAT_TCP_IN);
-	int why = us_tcp_parse(buf, len, saddr, daddr, !(st->cfg.csum_offload & USTACK_CSUM_RX), &seg);
+	int why = us_tcp_parse(buf, len, saddr, daddr, !(st->cfg.csum_offload & USTACK_CSUM_RX) && !st->rx_csum_ok,
+			       &seg);
 	if (why) {
 		us_drop(st, (enum ustack_stat)why, NULL, NULL);
 		return;

@@ -393,7 +393,7 @@ static void enqueue(struct ustack *st, struct us_udp_sock *s, uint32_t saddr, ui
 void us_udp_input(struct ustack *st, const uint8_t *pkt, const struct us_ipv4 *ip)
 {
 	struct us_udp u;
-	int why = us_udp_parse(ip->payload, ip->payload_len, ip->src, ip->dst, true, &u);
+	int why = us_udp_parse(ip->payload, ip->payload_len, ip->src, ip->dst, !st->rx_csum_ok, &u);
 	if (why) {
 		us_drop(st, (enum ustack_stat)why, NULL, NULL);
 		return;

@@ -11,8 +11,11 @@ client() {
 }
 
 # Holds the capture against the trace: every TCP packet in the capture is
-# one seg_in or seg_out event, in order, with the same time, addresses,
-# flags, seq, ack and length; tshark finds nothing malformed.
+# one seg_in or seg_out event, in order, with the same addresses, flags,
+# seq, ack and length; tshark finds nothing malformed. The capture's stamp
+# is read as the packet crosses (tun.h), the event's is the stack's clock,
+# the loop's reading before: the stamp is never earlier than its event, by
+# less than a pass of the loop, and stamps never go back.
 agree() { # pcap jsonl
 	if ! command -v tshark >/dev/null 2>&1; then
 		echo "  tshark is not installed (tests/deps.sh installs it)"
@@ -42,13 +45,18 @@ for n, line in enumerate(open(sys.argv[2]), 1):
         evs.append(e)
 if len(pkts) != len(evs) or not pkts:
     sys.exit(f"  {len(pkts)} TCP packets captured, {len(evs)} segments traced")
+last = 0
 for i, (p, e) in enumerate(zip(pkts, evs), 1):
     t, src, sport, dst, dport, flags, seq, ack, ln = p
     fl = 0 if e["flags"] == "." else sum(names[f] for f in e["flags"].split(","))
-    got = (ns(t), f"{src}:{sport}", f"{dst}:{dport}", int(flags, 16), int(seq), int(ln))
-    want = (int(e["t"] * 10**9), e["src"], e["dst"], fl, e["seq"], e["len"])
+    got = (f"{src}:{sport}", f"{dst}:{dport}", int(flags, 16), int(seq), int(ln))
+    want = (e["src"], e["dst"], fl, e["seq"], e["len"])
     if got != want or (fl & 16 and int(ack) != e["ack"]):
         sys.exit(f"  packet {i}: captured {got} ack {ack}, traced {want} ack {e['ack']}")
+    stamp, at = ns(t), int(e["t"] * 10**9)
+    if not at <= stamp < at + 10**9 or stamp < last:
+        sys.exit(f"  packet {i}: stamped {stamp}, traced at {at}, the stamp before {last}")
+    last = stamp
 print(f"  {len(pkts)} packets agree with the trace")
 EOF
 }
@@ -105,4 +113,24 @@ test_bad_path() {
 	[ "$rc" -ne 0 ] && grep -q "^--pcap /nonexistent/x.pcap: No such file or directory$" "$TMP/bad"
 }
 check "--pcap to a missing folder fails with a message" test_bad_path
+
+# 4. A bulk transfer out of ustack: one pass of the loop writes many
+# segments, each stamped as it is written, so no two of ustack's packets
+# share a stamp (stamped with the loop's one reading, whole bursts did).
+test_burst_stamps() {
+	head -c 1048576 /dev/urandom >"$TMP/burst.bin"
+	inns sh -c "timeout 30 nc -l 5002 >'$TMP/burst.got'" &
+	ncpid=$!
+	for _ in $(seq 50); do inns ss -ltn | grep -q ':5002 ' && break; sleep 0.05; done
+	start "$TMP/ncc" sh -c "'$BIN/ustack-nc' -N --peer $KADDR --pcap '$TMP/c.pcap' \
+		--trace-json '$TMP/c.jsonl' $KADDR 5002 <'$TMP/burst.bin'" || return 1
+	wait_for "$LAST_PID" 30
+	wait "$ncpid"
+	cmp -s "$TMP/burst.bin" "$TMP/burst.got" || { echo "  the bytes differ"; return 1; }
+	agree "$TMP/c.pcap" "$TMP/c.jsonl" || return 1
+	tshark -n -r "$TMP/c.pcap" -Y "ip.src == $UADDR" -T fields -e frame.time_epoch 2>/dev/null |
+		awk 'NR > 1 && $1 == prev { same++ } { prev = $1; n++ }
+			END { printf "  %d packets out, %d stamped as the one before\n", n, same; exit !(n > 100 && !same) }'
+}
+check "a burst's packets each get their own stamp in --pcap" test_burst_stamps
 finish

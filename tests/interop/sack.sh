@@ -80,7 +80,9 @@ test_from_ustack() {
 	ncpid=$!
 	for _ in $(seq 50); do inns ss -ltn | grep -q ':5001 ' && break; sleep 0.05; done
 	capture "$TMP/out.pcap" "tcp port 5001"
-	start "$TMP/ncc" sh -c "'$BIN/ustack-nc' --stats -N --peer $KADDR $KADDR 5001 <'$TMP/data.bin'" || return 1
+	# One segment per frame: with the device's offloads (tun.h) the rule
+	# would drop frames of up to 44 segments, not segments.
+	start "$TMP/ncc" sh -c "'$BIN/ustack-nc' --stats --no-offload -N --peer $KADDR $KADDR 5001 <'$TMP/data.bin'" || return 1
 	wait_for "$LAST_PID" 600
 	wait "$ncpid"
 	uncapture

@@ -29,6 +29,7 @@ struct tool_opts {
 	bool seed_set;
 	const char *pcap;       /* --pcap FILE: every packet in and out */
 	bool pcap_usec;         /* --pcap-usec: microsecond stamps for old readers */
+	bool no_offload;        /* --no-offload: plain packets on the device, no virtio-net header */
 	const char *trace_json; /* --trace-json FILE: docs/TRACE-FORMAT.md */
 	const char *stats_file; /* --stats-file FILE: every counter, on SIGUSR1 and at exit */
 	const char *host;       /* the stack's name in the JSON trace; default "ustack" */
