@@ -294,8 +294,11 @@ def main():
                       " (loopback never sums either); BENCH_CSUM=1 row: the stacks sum everything;"
                       " Linux: loopback, server in a 2nd thread",
                       "TUN rows: ustack on a TUN device in a namespace, the kernel's socket in a"
-                      " 2nd thread; baseline Linux to Linux over veth between two namespaces, same"
-                      f" MTU, offloads off ({ns.offloads}); the client's ip_local_port_range"
+                      " 2nd thread, the device with its virtio-net header (checksum and TCP"
+                      " segmentation offload, src/link/gso.c) unless the row says no offloads"
+                      " (BENCH_TUN_OFFLOAD=0); baseline Linux to Linux over veth between two"
+                      f" namespaces, same MTU, offloads off ({ns.offloads}), or as veth comes"
+                      " (rows 'both with offloads'); the client's ip_local_port_range"
                       " 1024-65535",
                       "bulk: one direction, A to B; Linux loopback MTU is 65536",
                       "connection rate: ustack msl_ms=10 (TIME_WAIT 20 ms), 10 us virtual time"
