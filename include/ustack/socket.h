@@ -64,6 +64,7 @@ struct ustack_tcp_info {
 	uint32_t reordering;     /* DupThresh, in segments */
 	uint32_t min_rtt_us;     /* RACK's minimum RTT; 0 before a sample */
 	uint32_t total_lost;     /* segments ever taken for lost */
+	uint32_t pmtu;           /* the path MTU snd_mss comes from (Linux's tcpi_pmtu) */
 };
 
 USTACK_API int ustack_socket(struct ustack *st, int domain, int type, int protocol);

@@ -164,6 +164,11 @@ struct ustack_config {
 	X(TCP_KEEPALIVE_PROBES, "tcp.keepalive_probes")                        \
 	X(TCP_TIMEWAIT_EXPIRED, "tcp.timewait.expired")                        \
 	X(TCP_TIMEWAIT_RECYCLED, "tcp.timewait.recycled")                      \
+	X(TCP_PMTU_UPDATES, "tcp.pmtu_updates")                                \
+	X(IP_PMTU_LEARNED, "ip.pmtu.learned")                                  \
+	X(IP_PMTU_CLAMPED, "ip.pmtu.clamped")                                  \
+	X(IP_PMTU_EXPIRED, "ip.pmtu.expired")                                  \
+	X(IP_PMTU_EVICTED, "ip.pmtu.evicted")                                  \
 	X(IP_FRAG_IN, "ip.frag.in")                                            \
 	X(IP_FRAG_REASSEMBLED, "ip.frag.reassembled")                          \
 	X(IP_FRAG_FRAGMENTED, "ip.frag.fragmented")                            \
@@ -211,6 +216,7 @@ struct ustack_config {
 	X(DROP_ICMP_OUT_OF_WINDOW, "drop.icmp.out_of_window")                  \
 	X(DROP_ICMP_UDP_SOFT, "drop.icmp.udp_soft_error")                      \
 	X(DROP_ICMP_FRAG_NEEDED, "drop.icmp.frag_needed")                      \
+	X(DROP_ICMP_PMTU_NOT_SMALLER, "drop.icmp.pmtu_not_smaller")            \
 	X(DROP_TCP_TRUNCATED, "drop.tcp.truncated")                            \
 	X(DROP_TCP_DOFF_SMALL, "drop.tcp.data_offset_small")                   \
 	X(DROP_TCP_DOFF_PAST_END, "drop.tcp.data_offset_past_end")             \

@@ -35,6 +35,7 @@ struct ustack {
 	struct us_udp_layer udp;
 	struct us_frag_table frag; /* IPv4 datagrams in reassembly */
 	struct us_icmp_state icmp; /* the rate limit of ICMP errors */
+	struct us_pmtu_table pmtu; /* path MTUs learned (RFC 1191) */
 	struct us_socktab socks;
 	/* Headers of the packet being sent: IPv4 + TCP with options (or UDP,
 	 * or ICMP). */
@@ -72,8 +73,9 @@ static inline void us_trace(struct ustack *st, struct ustack_event *ev)
 #define US_TRACING(st) __builtin_expect((st)->cfg.trace != NULL, 0)
 
 /* IPv4 output: headers in st->hdr[0..hdr_len) after the 20 IP bytes are
- * written here; payload follows as iovecs. */
+ * written here; payload follows as iovecs. DF is set if df (RFC 1191:
+ * TCP's, unless the path MTU is below route.min_pmtu). */
 void us_ip_output(struct ustack *st, uint32_t dst, uint8_t proto, size_t l4_hdr_len, const struct iovec *payload,
-		  int npayload, size_t payload_len);
+		  int npayload, size_t payload_len, bool df);
 
 #endif

@@ -70,6 +70,8 @@ void us_sysctl_init(struct ustack *st)
 	s->tcp_comp_sack_nr = 44;
 	strcpy(s->tcp_congestion_control, "cubic");
 	s->core_rmem_max = 212992;
+	s->route_min_pmtu = 552;
+	s->route_mtu_expires = 600;
 }
 
 /* ---- The table ---- */
@@ -122,8 +124,15 @@ static const struct sc_ent table[] = {
 	{ "net.ipv4.icmp_msgs_per_sec", SC_NUM, CFG(icmp_msgs_per_sec), 1, 1, 1, SC_INTMAX },
 	{ "net.ipv4.ip_local_port_range", SC_NUM, IN_CFG, 2, 2, HOOK_PORTS, false,
 	  offsetof(struct ustack_config, ephemeral_lo), 1, 1, 1, 65535 },
+	/* Linux's modes 1 to 3 make new sockets IP_PMTUDISC_DONT (DF clear);
+	 * here they all also ignore "fragmentation needed" (pmtu.c). */
+	{ "net.ipv4.ip_no_pmtu_disc", SC_NUM, SYS(ip_no_pmtu_disc), 1, 1, 0, 3 },
 	{ "net.ipv4.ipfrag_high_thresh", SC_NUM, CFG(ipfrag_mem), 1, 1, 0, SC_INTMAX },
 	{ "net.ipv4.ipfrag_time", SC_NUM, CFG(ipfrag_time_ms), 1000, 1, 1, SC_SECMAX },
+	/* Linux's floor is IPV4_MIN_MTU (68) and it has no ceiling; 65535
+	 * is the largest IPv4 datagram. */
+	{ "net.ipv4.route.min_pmtu", SC_NUM, SYS(route_min_pmtu), 1, 1, 68, 65535 },
+	{ "net.ipv4.route.mtu_expires", SC_NUM, SYS(route_mtu_expires), 1, 1, 0, SC_SECMAX },
 	{ "net.ipv4.tcp_abort_on_overflow", SC_NUM, SYS(tcp_abort_on_overflow), 1, 1, 0, 1 },
 	{ "net.ipv4.tcp_adv_win_scale", SC_NUM, IN_SYS, 1, 1, HOOK_NONE, true,
 	  offsetof(struct us_sysctl, tcp_adv_win_scale), 1, 1, -31, 31 },
@@ -147,6 +156,8 @@ static const struct sc_ent table[] = {
 	{ "net.ipv4.tcp_min_rtt_wlen", SC_NUM, SYS(tcp_min_rtt_wlen), 1, 1, 0, 86400 },
 	{ "net.ipv4.tcp_min_snd_mss", SC_NUM, SYS(tcp_min_snd_mss), 1, 1, 48, 65535 },
 	{ "net.ipv4.tcp_moderate_rcvbuf", SC_NUM, SYS(tcp_moderate_rcvbuf), 1, 1, 0, 1 },
+	/* Linux takes 0 to 2; without PLPMTUD (RFC 4821) only 0 is true. */
+	{ "net.ipv4.tcp_mtu_probing", SC_NUM, SYS(tcp_mtu_probing), 1, 1, 0, 0 },
 	{ "net.ipv4.tcp_recovery", SC_NUM, SYS(tcp_recovery), 1, 1, 0, 7 },
 	{ "net.ipv4.tcp_reordering", SC_NUM, SYS(tcp_reordering), 1, 1, 1, SC_INTMAX },
 	{ "net.ipv4.tcp_retries2", SC_NUM, CFG(retries2), 1, 1, 0, 255 },

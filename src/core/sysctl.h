@@ -52,6 +52,12 @@ struct us_sysctl {
 	uint32_t tcp_comp_sack_nr;   /* 44 */
 	char tcp_congestion_control[16]; /* "cubic" */
 	uint32_t core_rmem_max;      /* net.core.rmem_max, 212992: also bounds the window-scale choice */
+	/* Path MTU discovery (RFC 1191; src/ip/pmtu.c). Read when a
+	 * connection is made (ip_no_pmtu_disc) or when an ICMP arrives. */
+	uint8_t ip_no_pmtu_disc;     /* 0: DF set on TCP, "fragmentation needed" heeded */
+	uint8_t tcp_mtu_probing;     /* 0, and only 0: no PLPMTUD (RFC 4821) */
+	uint32_t route_min_pmtu;     /* net.ipv4.route.min_pmtu, 552 */
+	uint32_t route_mtu_expires;  /* net.ipv4.route.mtu_expires, 600 s */
 };
 
 /* Fills Linux's stock defaults, then the values the config already fixes. */

@@ -142,7 +142,11 @@ static void error_input(struct ustack *st, const struct us_icmp *m, const struct
 			why = us_tcp_icmp_error(st, &t, q.seq, e);
 			break;
 		case US_IP_PROTO_UDP:
-			why = us_udp_icmp_error(st, &t, e);
+			/* UDP leaves with DF clear (us_ip_output_frag): no
+			 * router had to refuse to fragment it. */
+			why = e->code == US_ICMP_FRAG_NEEDED && e->type == US_ICMP_DEST_UNREACH
+				      ? USTACK_STAT_DROP_ICMP_FRAG_NEEDED
+				      : us_udp_icmp_error(st, &t, e);
 			break;
 		default:
 			why = USTACK_STAT_DROP_ICMP_NO_SOCKET; /* no sockets of other protocols */
@@ -170,9 +174,8 @@ void us_icmp_input(struct ustack *st, const uint8_t *pkt, const struct us_ipv4 *
 		return;
 	case US_ICMP_DEST_UNREACH:
 		us_count(st, USTACK_STAT_ICMP_IN_DEST_UNREACH);
-		if (m.code == US_ICMP_FRAG_NEEDED) {
-			/* Path MTU discovery (RFC 1191) is later work: TCP
-			 * keeps its MSS and UDP its fragments; counted. */
+		if (m.code == US_ICMP_FRAG_NEEDED && st->sys.ip_no_pmtu_disc) {
+			/* Path MTU discovery is off: counted, nothing changes. */
 			us_drop(st, USTACK_STAT_DROP_ICMP_FRAG_NEEDED, NULL, NULL);
 			return;
 		}
@@ -182,6 +185,9 @@ void us_icmp_input(struct ustack *st, const uint8_t *pkt, const struct us_ipv4 *
 		}
 		e.err = unreach[m.code].err;
 		e.fatal = unreach[m.code].fatal;
+		/* RFC 1191 4: the next hop's MTU in the low 16 bits of the
+		 * unused word; an old router leaves 0 there. */
+		e.mtu = (uint16_t)m.rest;
 		break;
 	case US_ICMP_TIME_EXCEEDED:
 		/* RFC 1122 3.2.2.4: a soft error (a routing loop may clear). */

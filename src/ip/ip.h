@@ -75,6 +75,7 @@ struct us_icmp_err {
 	uint8_t type, code;
 	int err;    /* the errno it maps to, as Linux's icmp_err_convert */
 	bool fatal; /* a hard error: it ends what it concerns */
+	uint16_t mtu; /* fragmentation needed: the next hop's MTU (RFC 1191 4) */
 };
 
 void us_icmp_init(struct ustack *st);
@@ -87,6 +88,31 @@ void us_icmp_input(struct ustack *st, const uint8_t *pkt, const struct us_ipv4 *
  * suppresses it (counted).
  */
 void us_icmp_send_error(struct ustack *st, const uint8_t *pkt, size_t len, uint8_t type, uint8_t code);
+
+/* ---- path MTUs learned (pmtu.c) ---- */
+
+#define US_PMTU_BUCKETS 64 /* a power of two */
+#define US_PMTU_WAYS 4
+
+struct us_pmtu_ent {
+	uint32_t dst;
+	uint16_t mtu;        /* 0: the slot is free */
+	bool locked;         /* clamped to min_pmtu: sent with DF clear */
+	ustack_time_t expires;
+};
+
+struct us_pmtu_table {
+	struct us_pmtu_ent e[US_PMTU_BUCKETS * US_PMTU_WAYS];
+	uint32_t n;   /* slots in use */
+	uint32_t gen; /* moves on at every change, so connections look again */
+};
+
+/* The path MTU to dst: what was learned and has not expired, or the
+ * link's MTU (then locked is false and expires USTACK_TIME_NEVER). */
+uint32_t us_pmtu_get(struct ustack *st, uint32_t dst, bool *locked, ustack_time_t *expires);
+/* A "fragmentation needed" validated by the transport says the path to
+ * dst takes at most mtu: returns the path MTU in effect afterwards. */
+uint32_t us_pmtu_update(struct ustack *st, uint32_t dst, uint32_t mtu);
 
 /* ---- IPv4 (ipv4.c) ---- */
 

@@ -116,13 +116,13 @@ static void send_packet(struct ustack *st, struct us_ipv4 *ip, uint8_t *hdr, str
 }
 
 void us_ip_output(struct ustack *st, uint32_t dst, uint8_t proto, size_t l4_hdr_len, const struct iovec *payload,
-		  int npayload, size_t payload_len)
+		  int npayload, size_t payload_len, bool df)
 {
 	struct us_ipv4 ip = {
 		.ttl = 64, /* Linux's net.ipv4.ip_default_ttl */
 		.proto = proto,
 		.id = st->ip_id++,
-		.frag = US_IPV4_DF,
+		.frag = df ? US_IPV4_DF : 0,
 		.src = st->cfg.addr,
 		.dst = dst,
 	};

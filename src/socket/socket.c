@@ -551,6 +551,7 @@ static void tcp_info_fill(const struct us_tcb *tcb, struct ustack_tcp_info *ti)
 	ti->rttvar_us = tcb->rttvar_us;
 	ti->snd_mss = tcb->snd_mss;
 	ti->rcv_mss = tcb->rcv_mss;
+	ti->pmtu = tcb->pmtu;
 	ti->cwnd = tcb->cwnd;
 	ti->ssthresh = tcb->ssthresh;
 	ti->snd_wnd = tcb->snd_wnd;

@@ -195,6 +195,8 @@ struct us_tcb {
 	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
 	bool sndbuf_lock : 1;  /* SO_SNDBUF set: no autotuning (Linux's SOCK_SNDBUF_LOCK) */
 	bool snd_nospace : 1;  /* the writer found the send buffer full (Linux's SOCK_NOSPACE) */
+	bool pmtu_locked : 1;  /* the path MTU is min_pmtu, clamped: DF clear (tcp_icmp.c) */
+	bool pmtu_no_df : 1;   /* made under ip_no_pmtu_disc != 0 (Linux's IP_PMTUDISC_DONT) */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
 	/* The last soft ICMP error (tcp_icmp.c), Linux's sk_err_soft: reported
@@ -206,6 +208,12 @@ struct us_tcb {
 	uint16_t snd_mss;      /* largest payload we send */
 	uint16_t rcv_mss;      /* what we announced */
 	uint16_t mss_clamp;    /* what the peer announced (Linux's rx_opt.mss_clamp) */
+	/* The path MTU snd_mss comes from (Linux's icsk_pmtu_cookie), with
+	 * the expiry of the entry it was learned from (ip/pmtu.c) and the
+	 * table's generation when it was read (tcp_icmp.c). */
+	uint16_t pmtu;
+	uint32_t pmtu_gen;
+	ustack_time_t pmtu_expires;
 	/* Limits of the rings in bytes. sndbuf starts at tcp_wmem[1] and
 	 * grows with cwnd (us_tcp_sndbuf_expand) unless sndbuf_lock. */
 	uint32_t rcvbuf, sndbuf;
@@ -361,6 +369,15 @@ uint32_t us_tcp_isn(struct ustack *st, const struct us_tuple *t);
 struct us_icmp_err;
 int us_tcp_icmp_error(struct ustack *st, const struct us_tuple *t, uint32_t seq,
 		      const struct us_icmp_err *e);
+/* The largest payload on a path of this MTU to the connection's peer
+ * (Linux's tcp_mtu_to_mss); the peer's MSS must be known. */
+uint16_t us_tcp_mss_for(const struct ustack *st, const struct us_tcb *tcb, uint32_t pmtu);
+/* A connection's path MTU from what the stack has learned about its
+ * destination, and the MSS it announces from it (rcv_mss). */
+void us_tcp_pmtu_init(struct ustack *st, struct us_tcb *tcb);
+/* Before sending: takes up what changed in the table since (another
+ * connection learned a smaller MTU, an entry expired). */
+void us_tcp_pmtu_check(struct ustack *st, struct us_tcb *tcb);
 
 /* tcp_input.c */
 void us_tcp_input(struct ustack *st, uint32_t saddr, uint32_t daddr, const uint8_t *seg, size_t len);
@@ -386,6 +403,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 void us_sack_mark_lost(struct ustack *st, struct us_tcb *tcb, struct us_txseg *r);
 void us_sack_mark_head_lost(struct ustack *st, struct us_tcb *tcb, uint32_t sacked);
 void us_sack_rto(struct us_tcb *tcb);
+bool us_sack_resize(struct ustack *st, struct us_tcb *tcb, uint32_t mss, bool mark_lost);
 void us_sack_unmark_lost(struct us_tcb *tcb);
 uint32_t us_sack_pipe(const struct us_tcb *tcb);
 uint32_t us_sack_pipe_segs(const struct us_tcb *tcb);

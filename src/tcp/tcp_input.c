@@ -52,15 +52,11 @@ uint32_t us_tcp_secs(const struct ustack *st)
 static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct ustack_tcp_options *opt)
 {
 	uint32_t mss = (opt->present & USTACK_OPT_MSS) ? opt->mss : US_DEFAULT_MSS;
-	uint32_t ours = st->cfg.mtu - 40u;
-	tcb->mss_clamp = (uint16_t)mss;
-	if (mss > ours)
-		mss = ours;
-	/* net.ipv4.tcp_min_snd_mss: a peer announcing MSS 1 must not turn
-	 * one write into thousands of segments. Unlike Linux, never above
-	 * our own MSS: DF is set, so a larger segment would not get out. */
-	if (mss < st->sys.tcp_min_snd_mss)
-		mss = st->sys.tcp_min_snd_mss < ours ? st->sys.tcp_min_snd_mss : ours;
+	/* net.ipv4.tcp_min_snd_mss bounds it below (us_tcp_mss_for): a peer
+	 * announcing MSS 1 must not turn one write into thousands of
+	 * segments. Unlike Linux, never above what the path takes: DF is
+	 * set, so a larger segment would not get out. */
+	tcb->mss_clamp = (uint16_t)(mss ? mss : 1);
 	tcb->ts_ok = st->sys.tcp_timestamps && (opt->present & USTACK_OPT_TS);
 	tcb->sack_ok = st->sys.tcp_sack && (opt->present & USTACK_OPT_SACK_PERM);
 	if (tcb->ts_ok) {
@@ -69,9 +65,8 @@ static void take_syn_options(struct ustack *st, struct us_tcb *tcb, const struct
 		 * one holds that much less (Linux: 1448 for 1460). */
 		tcb->ts_recent = opt->ts_val;
 		tcb->ts_recent_stamp = us_tcp_secs(st);
-		mss -= US_TCPOLEN_TS_ALIGNED;
 	}
-	tcb->snd_mss = (uint16_t)mss;
+	tcb->snd_mss = us_tcp_mss_for(st, tcb, tcb->pmtu);
 	if ((opt->present & USTACK_OPT_WSCALE) && st->sys.tcp_window_scaling) {
 		tcb->ws_ok = true;
 		tcb->snd_wscale = opt->wscale;
@@ -149,7 +144,7 @@ static struct us_tcb *child_new(struct ustack *st, struct us_tcb *lst, const str
 	c->ka_idle = lst->ka_idle;
 	c->ka_intvl = lst->ka_intvl;
 	c->ka_cnt = lst->ka_cnt;
-	c->rcv_mss = (uint16_t)(st->cfg.mtu - 40);
+	us_tcp_pmtu_init(st, c);
 	if (us_tcp_hash_insert(st, &c->n)) {
 		us_tcb_free(st, c);
 		drop(st, USTACK_STAT_DROP_TCP_NO_MEMORY, seg, lst);
@@ -182,7 +177,9 @@ static void send_cookie(struct ustack *st, struct us_tcb *lst, const struct us_t
 	bool ts = st->sys.tcp_timestamps && (po->present & USTACK_OPT_TS);
 	bool sack = ts && st->sys.tcp_sack && (po->present & USTACK_OPT_SACK_PERM);
 	bool ws = ts && st->sys.tcp_window_scaling && (po->present & USTACK_OPT_WSCALE);
-	uint16_t rcv_mss = (uint16_t)(st->cfg.mtu - 40);
+	bool locked;
+	ustack_time_t expires;
+	uint16_t rcv_mss = (uint16_t)(us_pmtu_get(st, t.raddr, &locked, &expires) - 40);
 	struct us_tcp_out o;
 	memset(&o, 0, sizeof(o));
 	o.seq = us_syncookie_isn(st, &t, h->seq, (po->present & USTACK_OPT_MSS) ? po->mss : US_DEFAULT_MSS);

@@ -68,7 +68,11 @@ void us_tcp_emit(struct ustack *st, const struct us_tuple *t, const struct us_tc
 		ev.rport = t->rport;
 		us_trace(st, &ev);
 	}
-	us_ip_output(st, t->raddr, US_IP_PROTO_TCP, hl, payload, npayload, plen);
+	/* RFC 1191 3: DF on, unless the path MTU is locked at min_pmtu or
+	 * discovery was off when the connection was made. Segments without a
+	 * connection (resets) keep DF, as Linux's control socket does. */
+	bool df = !tcb || !(tcb->pmtu_locked || tcb->pmtu_no_df);
+	us_ip_output(st, t->raddr, US_IP_PROTO_TCP, hl, payload, npayload, plen, df);
 }
 
 /* Linux's tcp_clock_ms: timestamps tick once a millisecond (RFC 7323 5.4
@@ -511,6 +515,7 @@ static void retransmit_lost(struct ustack *st, struct us_tcb *tcb)
 
 void us_tcp_output(struct ustack *st, struct us_tcb *tcb)
 {
+	us_tcp_pmtu_check(st, tcb);
 	if (tcb->frto_new) {
 		/* RFC 5682 3.1 step 2b: new data, not retransmissions. */
 		tcb->frto_new = false;

@@ -319,6 +319,92 @@ void us_sack_rto(struct us_tcb *tcb)
 	us_tcb_timer_stop(tcb, US_TM_RACK);
 }
 
+/* Pieces of at most mss bytes of data that record r is cut into; the
+ * FIN, if r holds it, rides on the last. */
+static uint32_t pieces(const struct us_tcb *tcb, const struct us_txseg *r, uint32_t mss)
+{
+	uint32_t len = r->end - r->seq;
+	if (tcb->fin_queued && r->end == tcb->sndq_seq + tcb->sndq.len + 1)
+		len--;
+	return len > mss ? (len + mss - 1) / mss : 1;
+}
+
+/*
+ * The MSS fell (path MTU discovery, tcp_icmp.c): every record longer than
+ * the new MSS is cut into pieces that are not, each keeping its marks and
+ * its send time, so that a retransmission covers whole records. With
+ * mark_lost, the pieces of a record that was cut are taken for lost, as
+ * Linux's tcp_simple_retransmit marks every segment longer than the new
+ * MSS: it was too large to pass. Returns false if memory ran out; the
+ * scoreboard is then given up for this flight (counted).
+ */
+bool us_sack_resize(struct ustack *st, struct us_tcb *tcb, uint32_t mss, bool mark_lost)
+{
+	struct us_txq *q = &tcb->txq;
+	if (!q->n || q->broken)
+		return true;
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < q->n; i++)
+		total += pieces(tcb, us_sack_at(tcb, i), mss);
+	if (total == q->n)
+		return true;
+	uint32_t ncap = 64;
+	while (ncap < total)
+		ncap *= 2;
+	struct us_txseg *na = us_alloc(st, ncap * sizeof(*na));
+	if (!na) {
+		give_up(st, tcb);
+		return false;
+	}
+	struct us_txq old = *q;
+	/* The records, cut, in sequence order from id 0; each old record's
+	 * tprev (no longer needed) remembers where its pieces start. */
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < old.n; i++) {
+		struct us_txseg *r = &old.a[(old.base + i) & (old.cap - 1)];
+		uint32_t np = pieces(tcb, r, mss);
+		r->tprev = k;
+		for (uint32_t j = 0; j < np; j++, k++) {
+			na[k] = *r;
+			na[k].seq = r->seq + j * mss;
+			if (j + 1 < np)
+				na[k].end = na[k].seq + mss;
+		}
+	}
+	q->a = na;
+	q->cap = ncap;
+	q->base = 0;
+	q->n = total;
+	q->tn = 0;
+	q->sacked = q->lost = q->retrans = 0;
+	q->sacked_b = q->lost_b = q->retrans_b = 0;
+	for (uint32_t i = 0; i < total; i++) {
+		uint8_t f = na[i].flags;
+		na[i].flags = 0;
+		set_flags(q, &na[i], f);
+	}
+	/* The time-ordered list as it was, each record replaced by its
+	 * pieces in sequence order. */
+	uint32_t id = old.thead;
+	for (uint32_t t = 0; t < old.tn; t++) {
+		const struct us_txseg *r = &old.a[id & (old.cap - 1)];
+		for (uint32_t j = r->tprev; j < total && SEQ_LT(na[j].seq, r->end); j++)
+			t_append(q, j);
+		id = r->tnext;
+	}
+	if (mark_lost) {
+		for (uint32_t i = 0; i < old.n; i++) {
+			const struct us_txseg *r = &old.a[(old.base + i) & (old.cap - 1)];
+			if (pieces(tcb, r, mss) == 1)
+				continue;
+			for (uint32_t j = r->tprev; j < total && SEQ_LT(na[j].seq, r->end); j++)
+				us_sack_mark_lost(st, tcb, &na[j]);
+		}
+	}
+	us_free(st, old.a, old.cap * sizeof(*old.a));
+	return true;
+}
+
 /* RFC 5682 (Linux's tcp_undo_cwnd_reduction): the timeout was spurious;
  * nothing is taken for lost any more. */
 void us_sack_unmark_lost(struct us_tcb *tcb)

@@ -178,7 +178,7 @@ int us_tcp_connect(struct ustack *st, struct us_tcb *tcb, uint32_t raddr, uint16
 	}
 	tcb->passive = false;
 	tcb->fin_queued = tcb->fin_rcvd = false;
-	tcb->rcv_mss = (uint16_t)(st->cfg.mtu - 40);
+	us_tcp_pmtu_init(st, tcb);
 	tcb->snd_mss = 536;
 	tcb->iss = us_tcp_isn(st, &tcb->n.t);
 	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;

@@ -116,8 +116,11 @@ Test(sysctl, every_name_round_trips)
 		{ "net.ipv4.icmp_msgs_burst", "7" },
 		{ "net.ipv4.icmp_msgs_per_sec", "20" },
 		{ "net.ipv4.ip_local_port_range", "1024\t2047" },
+		{ "net.ipv4.ip_no_pmtu_disc", "1" },
 		{ "net.ipv4.ipfrag_high_thresh", "262144" },
 		{ "net.ipv4.ipfrag_time", "5" },
+		{ "net.ipv4.route.min_pmtu", "1280" },
+		{ "net.ipv4.route.mtu_expires", "60" },
 		{ "net.ipv4.tcp_abort_on_overflow", "1" },
 		{ "net.ipv4.tcp_adv_win_scale", "-2" },
 		{ "net.ipv4.tcp_base_mss", "512" },
@@ -138,6 +141,7 @@ Test(sysctl, every_name_round_trips)
 		{ "net.ipv4.tcp_min_rtt_wlen", "0" },
 		{ "net.ipv4.tcp_min_snd_mss", "536" },
 		{ "net.ipv4.tcp_moderate_rcvbuf", "0" },
+		{ "net.ipv4.tcp_mtu_probing", "0" }, /* the one value taken: no probing */
 		{ "net.ipv4.tcp_recovery", "0" },
 		{ "net.ipv4.tcp_reordering", "10" },
 		{ "net.ipv4.tcp_retries2", "3" },
@@ -205,6 +209,10 @@ Test(sysctl, values_parse_like_linux)
 	set_err("net.ipv4.tcp_reordering", "09", -EINVAL);
 	set_err("net.ipv4.tcp_reordering", "0", -EINVAL);
 	set_err("net.ipv4.tcp_reordering", "99999999999999999999", -EINVAL);
+	/* No PLPMTUD (RFC 4821): asking for it is refused, not ignored. */
+	set_err("net.ipv4.tcp_mtu_probing", "1", -EINVAL);
+	/* RFC 791's smallest MTU is Linux's floor too. */
+	set_err("net.ipv4.route.min_pmtu", "67", -EINVAL);
 	set_err("net.ipv4.tcp_sack", "2", -EINVAL);
 	set_err("net.ipv4.tcp_sack", "-1", -EINVAL);
 	set_err("net.ipv4.tcp_early_retrans", "5", -EINVAL);

@@ -56,7 +56,6 @@ static const struct known {
 	{ "net.ipv4.tcp_fack", "0", "no FACK (Linux removed it in 4.15)" },
 	{ "net.ipv4.tcp_fastopen", "*", "ustack-drill skips every Fast Open call and option" },
 	{ "net.ipv4.tcp_fastopen_key", "*", "ustack-drill skips every Fast Open call and option" },
-	{ "net.ipv4.tcp_mtu_probing", "0", "no MTU probing" },
 	{ "net.ipv4.tcp_no_metrics_save", "1", "no per-destination metrics cache" },
 	{ "net.ipv4.tcp_notsent_lowat", "4294967295 -1", "no TCP_NOTSENT_LOWAT" },
 	{ "net.ipv4.tcp_pacing_ca_ratio", "*", "no pacing: CUBIC and Reno on a pfifo queue do not pace" },

@@ -164,6 +164,7 @@ class Wire:
         self.last = None  # the last (seq, ack, win) ustack sent on it
         self.xfer_data = 0  # how many of its segments carried data
         self.xfer_end = None  # where the latest of those ended
+        self.xfer_df = 0  # how many of them had DF set (reset by cases)
         threading.Thread(target=self.read, daemon=True).start()
 
     def read(self):
@@ -190,6 +191,7 @@ class Wire:
                         if n > 0:
                             self.xfer_data += 1
                             self.xfer_end = (seq + n) & 0xFFFFFFFF
+                            self.xfer_df += 1 if d[6] & 0x40 else 0
                     else:
                         self.segs.setdefault((dst, dport), []).append((seq, ack, flags))
                     self.cv.notify_all()
@@ -699,9 +701,14 @@ def icmp():
     _, una = conn_numbers()
     kinds = [dict(type=3, code=c) for c in (0, 1, 2, 3, 10, 13)] + [dict(type=11, code=0), dict(type=12, code=0)]
     forged = [bytes(icmp_error(UADDR, KADDR, PORT, xfer.port, **k)) for k in kinds]
-    case("forged ICMP errors about the transfer, quoting a sequence outside its flight",
-         [quoted_seq(forged[i % len(forged)], una - (1 << 30) - i) for i in range(N)],
-         {"drop.icmp.out_of_window": N, "icmp.in.hard_errors": 0, "icmp.in.soft_errors": 0})
+    # Path MTU discovery (RFC 1191) takes "fragmentation needed" only with
+    # the same proof (RFC 5927 7.2), whatever MTU it names.
+    frag = [bytes(icmp_error(UADDR, KADDR, PORT, xfer.port, type=3, code=4, nexthopmtu=m)) for m in (68, 0, 576, 1280)]
+    out = forged + frag
+    case("forged ICMP errors about the transfer (fragmentation needed too), quoting a sequence outside its flight",
+         [quoted_seq(out[i % len(out)], una - (1 << 30) - i) for i in range(N)],
+         {"drop.icmp.out_of_window": N, "icmp.in.hard_errors": 0, "icmp.in.soft_errors": 0,
+          "tcp.pmtu_updates": 0, "ip.pmtu.learned": 0})
 
     # The reader pauses, so the kernel's window closes and ustack's flight
     # stands still: the end of its last segment is SND.UNA = SND.MAX (or
@@ -712,9 +719,34 @@ def icmp():
     case("forged ICMP errors about the transfer, in its flight (soft: noted, the connection lives on)",
          [quoted_seq(forged[i % len(forged)], end) for i in range(N)],
          {"icmp.in.soft_errors": N, "icmp.in.hard_errors": 0}, after=xfer.hold.clear)
-    case("ICMP fragmentation needed, next-hop MTU 68 (no path MTU discovery yet: counted, ignored)",
-         variants(icmp_error(UADDR, KADDR, PORT, xfer.port, seq=una, type=3, code=4, nexthopmtu=68), N, sport=False),
-         {"drop.icmp.frag_needed": N})
+
+    # A "fragmentation needed" that does quote a sequence number in flight
+    # is taken, as Linux takes it: the worst a forger who guessed one can
+    # do is bring the path MTU down to net.ipv4.route.min_pmtu (552), once;
+    # the MTU is clamped there and segments leave with DF clear, so the
+    # transfer goes on in smaller segments. The flight stands still again,
+    # so that every message quotes it.
+    xfer.hold.set()
+    time.sleep(0.5)
+    end = wire.xfer_end
+
+    def resumed():
+        with wire.cv:
+            wire.xfer_df = 0
+        xfer.hold.clear()
+
+    def df_clear():
+        # Their size cannot be read here (ustack-http hands the device
+        # frames of many segments, which the kernel cuts at the MSS), but
+        # the locked MTU shows in DF, clear on everything sent since.
+        if wire.xfer_df:
+            return "%d of the transfer's segments still have DF set" % wire.xfer_df
+        return None
+
+    case("ICMP fragmentation needed quoting the transfer's flight, next-hop MTU 68 (clamped to 552, taken once)",
+         variants(icmp_error(UADDR, KADDR, PORT, xfer.port, seq=end, type=3, code=4, nexthopmtu=68), N, sport=False),
+         {"tcp.pmtu_updates": 1, "ip.pmtu.learned": 1, "ip.pmtu.clamped": N, "drop.icmp.pmtu_not_smaller": N - 1},
+         check=df_clear, after=resumed)
     case("ICMP errors about connections that do not exist",
          [quoted_seq(bytes(icmp_error(UADDR, spoof(51), PORT, 1024 + i, type=3, code=3)), i) for i in range(N)],
          {"drop.icmp.no_socket": N})
