@@ -84,7 +84,7 @@ uint32_t us_pmtu_update(struct ustack *st, uint32_t dst, uint32_t mtu)
 	if (old == mtu && !lock && (exp == USTACK_TIME_NEVER || st->now < exp - lifetime(st) / 2))
 		return old;
 	if (!lifetime(st))
-		return old; /* mtu_expires 0: nothing is remembered, as Linux */
+		return old; /* mtu_expires 0: nothing is learned at all */
 	struct us_pmtu_ent *e = find(st, dst);
 	if (!e) {
 		struct us_pmtu_ent *b = &st->pmtu.e[bucket(st, dst) * US_PMTU_WAYS];
