@@ -97,6 +97,10 @@ static int check_tcb(const struct ustack *st, const struct us_tcb *t, char *why,
 {
 	if (t->state == USTACK_TCP_LISTEN || t->state == USTACK_TCP_CLOSED)
 		return 0;
+	/* The MSS fits the path MTU it was made from (tcp_icmp.c), once the
+	 * peer's MSS is known. */
+	if (t->mss_clamp && t->pmtu && t->snd_mss + 40u > t->pmtu)
+		return fail(why, n, "port %u: snd_mss %u does not fit path MTU %u", t->n.t.lport, t->snd_mss, t->pmtu);
 	/* RFC 9293 3.3.1: SND.UNA <= SND.NXT <= SND.MAX in sequence space. */
 	if (SEQ_GT(t->snd_una, t->snd_nxt) || SEQ_GT(t->snd_nxt, t->snd_max))
 		return fail(why, n, "port %u: snd_una %u snd_nxt %u snd_max %u out of order", t->n.t.lport, t->snd_una,
@@ -172,6 +176,19 @@ int us_check_invariants(struct ustack *st, char *why, size_t n)
 		return fail(why, n, "lookup cache holds a node that is not in the table");
 	if (tl->nconns > st->cfg.max_conns)
 		return fail(why, n, "%u connections over the cap %u", tl->nconns, st->cfg.max_conns);
+	/* The path MTUs learned (pmtu.c): as many as counted, each between
+	 * RFC 791's 68 and the link's MTU. */
+	uint32_t pmtus = 0;
+	for (uint32_t i = 0; i < US_PMTU_BUCKETS * US_PMTU_WAYS; i++) {
+		const struct us_pmtu_ent *e = &st->pmtu.e[i];
+		if (!e->mtu)
+			continue;
+		pmtus++;
+		if (e->mtu < 68 || e->mtu > st->cfg.mtu)
+			return fail(why, n, "path MTU %u learned, outside 68..%u", e->mtu, st->cfg.mtu);
+	}
+	if (pmtus != st->pmtu.n)
+		return fail(why, n, "%u path MTUs learned, counted %u", pmtus, st->pmtu.n);
 	/* The timer heap: each block knows its slot, and no child is earlier
 	 * than its parent. */
 	for (uint32_t i = 0; i < tl->heap_len; i++) {

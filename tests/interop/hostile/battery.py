@@ -725,10 +725,16 @@ def icmp():
     # do is bring the path MTU down to net.ipv4.route.min_pmtu (552), once;
     # the MTU is clamped there and segments leave with DF clear, so the
     # transfer goes on in smaller segments. The flight stands still again,
-    # so that every message quotes it.
+    # so that every message quotes it: the reader may still take one more
+    # read after the hold (its pacing sleep), so wait until nothing new
+    # has been sent for half a second.
     xfer.hold.set()
-    time.sleep(0.5)
-    end = wire.xfer_end
+    end = None
+    for _ in range(40):
+        time.sleep(0.5)
+        if wire.xfer_end == end:
+            break
+        end = wire.xfer_end
 
     def resumed():
         with wire.cv:
