@@ -268,7 +268,12 @@ struct us_tcb {
 	uint32_t rack_end;      /* RACK.end_seq of the most recently sent segment delivered */
 	ustack_time_t rack_xmit; /* ... and RACK.xmit_ts */
 	uint32_t rack_rtt_us;   /* RACK.rtt */
-	uint32_t min_rtt_us;    /* RACK.min_RTT; 0 until the first sample */
+	/* RACK.min_RTT (RFC 8985 6.2) over Linux's tcp_min_rtt_wlen: the
+	 * best three samples of a windowed minimum (us_tcp_min_rtt_update);
+	 * v[0] is the minimum, 0 until the first sample; t in ms. */
+	struct us_win_min {
+		uint32_t t[3], v[3];
+	} min_rtt;
 	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
@@ -455,6 +460,9 @@ void us_tcp_timers_run(struct ustack *st);
 void us_tcp_rings_drained(struct ustack *st, struct us_tcb *tcb);
 ustack_time_t us_tcp_next_deadline(const struct ustack *st);
 void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
+/* A new RTT sample (us) for the windowed minimum, as Linux's
+ * tcp_update_rtt_min. */
+void us_tcp_min_rtt_update(struct ustack *st, struct us_tcb *tcb, uint32_t rtt_us);
 void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);
 void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack);
 
