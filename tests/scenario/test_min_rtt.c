@@ -20,7 +20,7 @@ static void open_pair(uint32_t wlen)
 	tnet_init(&n, 3, &link);
 	ustack_sim_set_tap(n.sim, NULL, NULL);
 	if (wlen) {
-		char v[32];
+		char v[64];
 		snprintf(v, sizeof(v), "net.ipv4.tcp_min_rtt_wlen=%u", wlen);
 		cr_assert_eq(ustack_sysctl_assign(n.a, v), 0);
 	}
