@@ -281,7 +281,16 @@ struct us_tcb {
 	bool orig_delivered;    /* ... and delivered a segment sent only once */
 	bool frto;              /* F-RTO (RFC 5682) watches this timeout */
 	bool frto_new;          /* F-RTO step 2b: send new data, not what is lost */
-	uint32_t undo_cwnd, undo_ssthresh; /* the window before the timeout */
+	/* The window before a reduction (a timeout, or recovery with SACK),
+	 * given back if the reduction proves spurious: every retransmission
+	 * of the episode reported as a duplicate (RFC 3708, DSACK), or an ACK
+	 * echoing a timestamp older than the first retransmission (RFC 3522,
+	 * Eifel), as Linux's undo_marker, undo_retrans and retrans_stamp. */
+	uint32_t undo_cwnd, undo_ssthresh;
+	bool undo_on;           /* an episode that may still be undone */
+	uint32_t undo_marker;   /* SND.UNA when it began */
+	uint32_t undo_retrans;  /* its retransmissions not yet reported as duplicates */
+	uint32_t retrans_tsval; /* the TSval of its first retransmission; 0: none yet */
 	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
 	bool tlp_retrans;       /* ... and it was a retransmission */
 	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */

@@ -221,6 +221,13 @@ void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t l
 		 * which copy it answers, so no sample is taken from it. */
 		us_count(st, USTACK_STAT_TCP_RETRANS_SEGS);
 		tcb->rtt_active = false;
+		if (tcb->undo_on) {
+			/* For the undo (tcp_recovery.c): how many resends a
+			 * DSACK must return, and when the first one left. */
+			tcb->undo_retrans += (len + tcb->snd_mss - 1) / tcb->snd_mss;
+			if (!tcb->retrans_tsval && tcb->ts_ok)
+				tcb->retrans_tsval = us_tcp_ts_clock(st) + tcb->ts_off;
+		}
 	} else if (!tcb->rtt_active) {
 		tcb->rtt_active = true;
 		tcb->rtt_seq = seq;
