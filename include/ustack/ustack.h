@@ -237,6 +237,7 @@ struct ustack_config {
 	X(DROP_TCP_ACK_TOO_OLD, "drop.tcp.ack_too_old")                        \
 	X(DROP_TCP_SYNRECV_BAD_ACK, "drop.tcp.syn_recv_bad_ack")               \
 	X(DROP_TCP_OFO_FULL, "drop.tcp.ofo_full")                      \
+	X(DROP_TCP_PAST_FIN, "drop.tcp.past_fin")                      \
 	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
 	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
 	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \

@@ -579,6 +579,15 @@ static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
 	if (!tcb->fin_rcvd) {
 		tcb->rcv_nxt++;
 		tcb->fin_rcvd = true;
+		/* Data waiting out of order past the FIN cannot belong to the
+		 * stream, which ends here; Linux's tcp_fin drops it too. Left,
+		 * it would now start at RCV.NXT as if it followed the FIN. */
+		if (tcb->rq && tcb->rq->n) {
+			us_drop(st, USTACK_STAT_DROP_TCP_PAST_FIN, NULL, NULL);
+			tcb->rq->n = 0;
+			tcb->rq->nrecent = 0;
+			tcb->rq->fin = false;
+		}
 	}
 	switch (tcb->state) {
 	case USTACK_TCP_SYN_RECEIVED:
