@@ -156,6 +156,8 @@ struct ustack_config {
 	X(TCP_RACK_MARKED_LOST, "tcp.rack_marked_lost")                        \
 	X(TCP_TLP_PROBES, "tcp.tlp_probes")                                    \
 	X(TCP_SPURIOUS_RTO_UNDONE, "tcp.spurious_rto_undone")                  \
+	X(TCP_UNDO_DSACK, "tcp.undo_dsack")                                    \
+	X(TCP_UNDO_TS, "tcp.undo_ts")                                          \
 	X(TCP_DSACK_RECV, "tcp.dsack_recv")                                    \
 	X(TCP_SACK_RENEGING, "tcp.sack_reneging")                              \
 	X(TCP_SACK_SCOREBOARD_LOST, "tcp.sack_scoreboard_given_up")            \

@@ -571,7 +571,7 @@ static void tcp_info_fill(const struct us_tcb *tcb, struct ustack_tcp_info *ti)
 	ti->lost = tcb->txq.lost;
 	ti->retrans_out = tcb->txq.retrans;
 	ti->reordering = tcb->reordering;
-	ti->min_rtt_us = tcb->min_rtt_us;
+	ti->min_rtt_us = tcb->min_rtt.v[0];
 	ti->total_lost = tcb->sack_lost_total;
 	const char *cc = tcb->cc ? tcb->cc->name : us_cc_cubic.name;
 	strncpy(ti->congestion, cc, sizeof(ti->congestion) - 1);

@@ -284,7 +284,12 @@ struct us_tcb {
 	uint32_t rack_end;      /* RACK.end_seq of the most recently sent segment delivered */
 	ustack_time_t rack_xmit; /* ... and RACK.xmit_ts */
 	uint32_t rack_rtt_us;   /* RACK.rtt */
-	uint32_t min_rtt_us;    /* RACK.min_RTT; 0 until the first sample */
+	/* RACK.min_RTT (RFC 8985 6.2) over Linux's tcp_min_rtt_wlen: the
+	 * best three samples of a windowed minimum (us_tcp_min_rtt_update);
+	 * v[0] is the minimum, 0 until the first sample; t in ms. */
+	struct us_win_min {
+		uint32_t t[3], v[3];
+	} min_rtt;
 	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
@@ -292,7 +297,16 @@ struct us_tcb {
 	bool orig_delivered;    /* ... and delivered a segment sent only once */
 	bool frto;              /* F-RTO (RFC 5682) watches this timeout */
 	bool frto_new;          /* F-RTO step 2b: send new data, not what is lost */
-	uint32_t undo_cwnd, undo_ssthresh; /* the window before the timeout */
+	/* The window before a reduction (a timeout, or recovery with SACK),
+	 * given back if the reduction proves spurious: every retransmission
+	 * of the episode reported as a duplicate (RFC 3708, DSACK), or an ACK
+	 * echoing a timestamp older than the first retransmission (RFC 3522,
+	 * Eifel), as Linux's undo_marker, undo_retrans and retrans_stamp. */
+	uint32_t undo_cwnd, undo_ssthresh;
+	bool undo_on;           /* an episode that may still be undone */
+	uint32_t undo_marker;   /* SND.UNA when it began */
+	uint32_t undo_retrans;  /* its retransmissions not yet reported as duplicates */
+	uint32_t retrans_tsval; /* the TSval of its first retransmission; 0: none yet */
 	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
 	bool tlp_retrans;       /* ... and it was a retransmission */
 	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */
@@ -473,6 +487,9 @@ void us_tcp_timers_run(struct ustack *st);
 void us_tcp_rings_drained(struct ustack *st, struct us_tcb *tcb);
 ustack_time_t us_tcp_next_deadline(const struct ustack *st);
 void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
+/* A new RTT sample (us) for the windowed minimum, as Linux's
+ * tcp_update_rtt_min. */
+void us_tcp_min_rtt_update(struct ustack *st, struct us_tcb *tcb, uint32_t rtt_us);
 void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);
 void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack);
 

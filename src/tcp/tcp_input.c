@@ -639,8 +639,16 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			syn = false;
 		} else if (tcb->passive && !ack && seq == tcb->irs) {
 			/* A retransmitted SYN: answer it again, as Linux's
-			 * request sockets do. */
-			us_tcp_send_syn(st, tcb);
+			 * request sockets do (tcp_check_req), at most once
+			 * per tcp_invalid_ratelimit: unlike data, a SYN is
+			 * not exempt from the out-of-window limit, so a
+			 * flood of copies draws no flood of SYN-ACKs. The
+			 * answer restarts the SYN-ACK's own timer at its
+			 * current timeout, as Linux's mod_timer_pending does. */
+			if (!us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, 0)) {
+				us_tcp_send_syn(st, tcb);
+				us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(tcb->rto_us));
+			}
 			return;
 		}
 	}
