@@ -194,6 +194,7 @@ struct us_tcb {
 	bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
 	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
 	bool sndbuf_lock : 1;  /* SO_SNDBUF set: no autotuning (Linux's SOCK_SNDBUF_LOCK) */
+	bool rcvbuf_lock : 1;  /* SO_RCVBUF set: no autotuning (Linux's SOCK_RCVBUF_LOCK) */
 	bool snd_nospace : 1;  /* the writer found the send buffer full (Linux's SOCK_NOSPACE) */
 	int fd;                /* -1 when no descriptor refers to it */
 	int so_error;
@@ -206,8 +207,12 @@ struct us_tcb {
 	uint16_t snd_mss;      /* largest payload we send */
 	uint16_t rcv_mss;      /* what we announced */
 	uint16_t mss_clamp;    /* what the peer announced (Linux's rx_opt.mss_clamp) */
-	/* Limits of the rings in bytes. sndbuf starts at tcp_wmem[1] and
-	 * grows with cwnd (us_tcp_sndbuf_expand) unless sndbuf_lock. */
+	/* Limits of the rings in bytes, in the units Linux's SO_RCVBUF and
+	 * SO_SNDBUF report. sndbuf starts at tcp_wmem[1] and grows with cwnd
+	 * (us_tcp_sndbuf_expand) unless sndbuf_lock; rcvbuf starts at
+	 * tcp_rmem[1] and grows with the rate the application reads
+	 * (us_tcp_rcv_space_adjust) unless rcvbuf_lock. The window offered
+	 * is at most us_tcp_rcv_full(), a part of rcvbuf. */
 	uint32_t rcvbuf, sndbuf;
 	struct us_port_ref port;
 
@@ -224,6 +229,17 @@ struct us_tcb {
 	struct us_ring rcvq;
 	struct us_reass *rq; /* allocated while data waits out of order */
 	uint32_t dsack_lo, dsack_hi; /* a duplicate to report once (dsack_due) */
+	/* Receive-buffer autotuning (us_tcp_rcv_space_adjust), Linux's
+	 * rcvq_space and rcv_rtt_est: bytes the application took in the last
+	 * measured round trip, and from where and when the next count runs;
+	 * the receiver's RTT estimate (in us, times 8), from timestamps or
+	 * from a window of data, with the sequence number that ends the
+	 * window being timed. */
+	uint32_t rcvq_space, rcvq_seq;
+	ustack_time_t rcvq_time;
+	uint32_t rcv_rtt_us, rcv_rtt_seq, rcv_rtt_tsecr;
+	ustack_time_t rcv_rtt_time;
+	uint16_t rcv_mss_est; /* the peer's segment size, as far as seen (Linux's icsk_ack.rcv_mss) */
 
 	/* RFC 7323 timestamps (tcp_input.c), in Linux's 1 ms units. */
 	uint32_t ts_off;       /* TSval = clock + ts_off, keyed per address pair */
@@ -451,6 +467,8 @@ void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_reset_reply(struct ustack *st, const struct us_tcp *seg);
 uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn);
 bool us_tcp_rcv_grow(struct us_tcb *tcb, uint32_t len);
+uint32_t us_tcp_rcv_full(const struct us_tcb *tcb);
+uint32_t us_tcp_space_from_win(const struct us_tcb *tcb, uint64_t win);
 uint32_t us_tcp_rcv_space(const struct us_tcb *tcb);
 uint32_t us_tcp_ts_clock(const struct ustack *st);
 uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t);
@@ -502,6 +520,11 @@ struct us_tcb *us_tcp_accept(struct ustack *st, struct us_tcb *lst);
 ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size_t len);
 void us_tcp_sndbuf_expand(const struct ustack *st, struct us_tcb *tcb);
 void us_tcp_check_space(struct ustack *st, struct us_tcb *tcb);
+uint32_t us_tcp_copied_seq(const struct us_tcb *tcb);
+void us_tcp_rcvbuf_init(const struct ustack *st, struct us_tcb *tcb);
+void us_tcp_rcv_rtt_measure(struct ustack *st, struct us_tcb *tcb, uint32_t len);
+void us_tcp_rcvbuf_grow(const struct ustack *st, struct us_tcb *tcb, uint32_t newval);
+void us_tcp_rcv_space_adjust(struct ustack *st, struct us_tcb *tcb);
 ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len, bool peek);
 int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how);
 void us_tcp_close(struct ustack *st, struct us_tcb *tcb);

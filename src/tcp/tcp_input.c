@@ -142,6 +142,7 @@ static struct us_tcb *child_new(struct ustack *st, struct us_tcb *lst, const str
 	c->linger = lst->linger;
 	c->linger_sec = lst->linger_sec;
 	c->rcvbuf = lst->rcvbuf;
+	c->rcvbuf_lock = lst->rcvbuf_lock;
 	c->sndbuf = lst->sndbuf;
 	c->sndbuf_lock = lst->sndbuf_lock;
 	c->cc = lst->cc;
@@ -550,6 +551,10 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 		 * the gap; a FIN after it waits with the data. */
 		us_count(st, USTACK_STAT_TCP_OFO_QUEUED);
 		tcb->ack_now = true;
+		/* Linux (tcp_data_queue_ofo): room for what waits out of
+		 * order, for a socket the application holds. */
+		if (tcb->fd >= 0 && tcb->state != USTACK_TCP_SYN_RECEIVED)
+			us_tcp_rcvbuf_grow(st, tcb, tcb->rcvq_space);
 		if (*fin && tcb->rq) {
 			tcb->rq->fin = true;
 			tcb->rq->fin_seq = seq + *plen;
@@ -557,6 +562,7 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 		*fin = false;
 		return true;
 	}
+	us_tcp_rcv_rtt_measure(st, tcb, *plen);
 	/* Linux (tcp_event_data_recv): a segment that opens the window is
 	 * ACKed at once, announcing the new space (one quick ACK). */
 	if (us_tcp_rcv_grow(tcb, *plen) && !tcb->quickacks)
