@@ -109,7 +109,7 @@ for dir in "$@"; do
 done
 # Fuzz targets (libFuzzer, built by check-build; every tests/fuzz/fuzz_*.c):
 # every seed and every saved crash input replayed, then a few seconds of
-# fuzzing each (USTACK_FUZZ_SECONDS, 3 by default: with nine targets that
+# fuzzing each (USTACK_FUZZ_SECONDS, 3 by default: with ten targets that
 # keeps the whole under half a minute), so a regression in a parser or in
 # the input path shows here and not only under make fuzz.
 here=$(dirname "$0")

@@ -156,6 +156,8 @@ struct ustack_config {
 	X(TCP_RACK_MARKED_LOST, "tcp.rack_marked_lost")                        \
 	X(TCP_TLP_PROBES, "tcp.tlp_probes")                                    \
 	X(TCP_SPURIOUS_RTO_UNDONE, "tcp.spurious_rto_undone")                  \
+	X(TCP_UNDO_DSACK, "tcp.undo_dsack")                                    \
+	X(TCP_UNDO_TS, "tcp.undo_ts")                                          \
 	X(TCP_DSACK_RECV, "tcp.dsack_recv")                                    \
 	X(TCP_SACK_RENEGING, "tcp.sack_reneging")                              \
 	X(TCP_SACK_SCOREBOARD_LOST, "tcp.sack_scoreboard_given_up")            \
@@ -241,6 +243,7 @@ struct ustack_config {
 	X(DROP_TCP_ACK_TOO_OLD, "drop.tcp.ack_too_old")                        \
 	X(DROP_TCP_SYNRECV_BAD_ACK, "drop.tcp.syn_recv_bad_ack")               \
 	X(DROP_TCP_OFO_FULL, "drop.tcp.ofo_full")                      \
+	X(DROP_TCP_PAST_FIN, "drop.tcp.past_fin")                      \
 	X(DROP_TCP_RCV_CLOSED, "drop.tcp.receive_closed")                      \
 	X(DROP_TCP_TIMEWAIT, "drop.tcp.timewait")                              \
 	X(DROP_TCP_NO_MEMORY, "drop.tcp.no_memory")                            \

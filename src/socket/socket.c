@@ -14,9 +14,8 @@
 #include "core/stack.h"
 #include "tcp/tcp_cc.h"
 
-/* Linux's net.core.rmem_max and wmem_max, and its floors
- * (SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF). */
-#define US_RMEM_MAX 212992u
+/* Linux's net.core.wmem_max (rmem_max is the sysctl st->sys.core_rmem_max),
+ * and its floors (SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF). */
 #define US_WMEM_MAX 212992u
 #define US_MIN_RCVBUF 2304u
 #define US_MIN_SNDBUF 4608u
@@ -388,12 +387,14 @@ static void set_reuse(struct us_tcb *tcb, bool on)
 	}
 }
 
-/* SO_RCVBUF and SO_SNDBUF as Linux sets them: clamped to the max, doubled
- * for overhead, with a floor. */
-static uint32_t sockbuf_size(int v, bool rcv)
+/* SO_RCVBUF and SO_SNDBUF as Linux sets them: clamped to the max
+ * (net.core.rmem_max for SO_RCVBUF), doubled for overhead, with a floor. */
+static uint32_t sockbuf_size(const struct ustack *st, int v, bool rcv)
 {
 	uint32_t u = (uint32_t)v; /* Linux: negative is huge, so the max */
-	uint32_t max = rcv ? US_RMEM_MAX : US_WMEM_MAX, min = rcv ? US_MIN_RCVBUF : US_MIN_SNDBUF;
+	uint32_t max = rcv ? st->sys.core_rmem_max : US_WMEM_MAX, min = rcv ? US_MIN_RCVBUF : US_MIN_SNDBUF;
+	if (max > INT32_MAX / 2)
+		max = INT32_MAX / 2; /* Linux: min_t(int, val, INT_MAX / 2) */
 	if (u > max)
 		u = max;
 	u *= 2;
@@ -403,7 +404,7 @@ static uint32_t sockbuf_size(int v, bool rcv)
 /* The options of a UDP socket: those of SOL_SOCKET that mean something
  * for it. Linux's IP-level options (IP_TTL, IP_RECVERR, ...) are not
  * here. */
-static int udp_setsockopt(struct us_udp_sock *s, int level, int name, const void *val, socklen_t len)
+static int udp_setsockopt(const struct ustack *st, struct us_udp_sock *s, int level, int name, const void *val, socklen_t len)
 {
 	int v = 0;
 	if (level != SOL_SOCKET)
@@ -428,10 +429,10 @@ static int udp_setsockopt(struct us_udp_sock *s, int level, int name, const void
 		s->broadcast = v != 0;
 		break;
 	case SO_RCVBUF:
-		s->rcvbuf = sockbuf_size(v, true);
+		s->rcvbuf = sockbuf_size(st, v, true);
 		break;
 	default:
-		s->sndbuf = sockbuf_size(v, false);
+		s->sndbuf = sockbuf_size(st, v, false);
 		break;
 	}
 	return 0;
@@ -441,7 +442,7 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 {
 	GET_TCB(st, fd);
 	if (IS_UDP(node))
-		return udp_setsockopt(UDP_OF(node), level, name, val, len);
+		return udp_setsockopt(st, UDP_OF(node), level, name, val, len);
 	int v = 0;
 	if (level == SOL_SOCKET) {
 		switch (name) {
@@ -471,11 +472,14 @@ int ustack_setsockopt(struct ustack *st, int fd, int level, int name, const void
 			if (get_int(val, len, &v))
 				return -EINVAL;
 			if (name == SO_RCVBUF) {
-				tcb->rcvbuf = sockbuf_size(v, true);
+				/* Linux: the size is the user's from now on
+				 * (SOCK_RCVBUF_LOCK), no longer autotuned. */
+				tcb->rcvbuf = sockbuf_size(st, v, true);
+				tcb->rcvbuf_lock = true;
 			} else {
 				/* Linux: the size is the user's from now on
 				 * (SOCK_SNDBUF_LOCK), no longer autotuned. */
-				tcb->sndbuf = sockbuf_size(v, false);
+				tcb->sndbuf = sockbuf_size(st, v, false);
 				tcb->sndbuf_lock = true;
 			}
 			return 0;
@@ -568,7 +572,7 @@ static void tcp_info_fill(const struct us_tcb *tcb, struct ustack_tcp_info *ti)
 	ti->lost = tcb->txq.lost;
 	ti->retrans_out = tcb->txq.retrans;
 	ti->reordering = tcb->reordering;
-	ti->min_rtt_us = tcb->min_rtt_us;
+	ti->min_rtt_us = tcb->min_rtt.v[0];
 	ti->total_lost = tcb->sack_lost_total;
 	const char *cc = tcb->cc ? tcb->cc->name : us_cc_cubic.name;
 	strncpy(ti->congestion, cc, sizeof(ti->congestion) - 1);

@@ -194,6 +194,7 @@ struct us_tcb {
 	bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
 	bool dsack_due : 1;    /* the next segment reports dsack_lo..hi (RFC 2883) */
 	bool sndbuf_lock : 1;  /* SO_SNDBUF set: no autotuning (Linux's SOCK_SNDBUF_LOCK) */
+	bool rcvbuf_lock : 1;  /* SO_RCVBUF set: no autotuning (Linux's SOCK_RCVBUF_LOCK) */
 	bool snd_nospace : 1;  /* the writer found the send buffer full (Linux's SOCK_NOSPACE) */
 	bool pmtu_locked : 1;  /* the path MTU is min_pmtu, clamped: DF clear (tcp_icmp.c) */
 	bool pmtu_no_df : 1;   /* made under ip_no_pmtu_disc != 0 (Linux's IP_PMTUDISC_DONT) */
@@ -214,8 +215,12 @@ struct us_tcb {
 	uint16_t pmtu;
 	uint32_t pmtu_gen;
 	ustack_time_t pmtu_expires;
-	/* Limits of the rings in bytes. sndbuf starts at tcp_wmem[1] and
-	 * grows with cwnd (us_tcp_sndbuf_expand) unless sndbuf_lock. */
+	/* Limits of the rings in bytes, in the units Linux's SO_RCVBUF and
+	 * SO_SNDBUF report. sndbuf starts at tcp_wmem[1] and grows with cwnd
+	 * (us_tcp_sndbuf_expand) unless sndbuf_lock; rcvbuf starts at
+	 * tcp_rmem[1] and grows with the rate the application reads
+	 * (us_tcp_rcv_space_adjust) unless rcvbuf_lock. The window offered
+	 * is at most us_tcp_rcv_full(), a part of rcvbuf. */
 	uint32_t rcvbuf, sndbuf;
 	struct us_port_ref port;
 
@@ -232,6 +237,17 @@ struct us_tcb {
 	struct us_ring rcvq;
 	struct us_reass *rq; /* allocated while data waits out of order */
 	uint32_t dsack_lo, dsack_hi; /* a duplicate to report once (dsack_due) */
+	/* Receive-buffer autotuning (us_tcp_rcv_space_adjust), Linux's
+	 * rcvq_space and rcv_rtt_est: bytes the application took in the last
+	 * measured round trip, and from where and when the next count runs;
+	 * the receiver's RTT estimate (in us, times 8), from timestamps or
+	 * from a window of data, with the sequence number that ends the
+	 * window being timed. */
+	uint32_t rcvq_space, rcvq_seq;
+	ustack_time_t rcvq_time;
+	uint32_t rcv_rtt_us, rcv_rtt_seq, rcv_rtt_tsecr;
+	ustack_time_t rcv_rtt_time;
+	uint16_t rcv_mss_est; /* the peer's segment size, as far as seen (Linux's icsk_ack.rcv_mss) */
 
 	/* RFC 7323 timestamps (tcp_input.c), in Linux's 1 ms units. */
 	uint32_t ts_off;       /* TSval = clock + ts_off, keyed per address pair */
@@ -276,7 +292,12 @@ struct us_tcb {
 	uint32_t rack_end;      /* RACK.end_seq of the most recently sent segment delivered */
 	ustack_time_t rack_xmit; /* ... and RACK.xmit_ts */
 	uint32_t rack_rtt_us;   /* RACK.rtt */
-	uint32_t min_rtt_us;    /* RACK.min_RTT; 0 until the first sample */
+	/* RACK.min_RTT (RFC 8985 6.2) over Linux's tcp_min_rtt_wlen: the
+	 * best three samples of a windowed minimum (us_tcp_min_rtt_update);
+	 * v[0] is the minimum, 0 until the first sample; t in ms. */
+	struct us_win_min {
+		uint32_t t[3], v[3];
+	} min_rtt;
 	uint8_t reo_mult;       /* RACK.reo_wnd_mult */
 	bool reord_seen;        /* RACK.reordering_seen */
 	bool rack_advanced;     /* RACK.xmit_ts moved on this ACK */
@@ -284,7 +305,16 @@ struct us_tcb {
 	bool orig_delivered;    /* ... and delivered a segment sent only once */
 	bool frto;              /* F-RTO (RFC 5682) watches this timeout */
 	bool frto_new;          /* F-RTO step 2b: send new data, not what is lost */
-	uint32_t undo_cwnd, undo_ssthresh; /* the window before the timeout */
+	/* The window before a reduction (a timeout, or recovery with SACK),
+	 * given back if the reduction proves spurious: every retransmission
+	 * of the episode reported as a duplicate (RFC 3708, DSACK), or an ACK
+	 * echoing a timestamp older than the first retransmission (RFC 3522,
+	 * Eifel), as Linux's undo_marker, undo_retrans and retrans_stamp. */
+	uint32_t undo_cwnd, undo_ssthresh;
+	bool undo_on;           /* an episode that may still be undone */
+	uint32_t undo_marker;   /* SND.UNA when it began */
+	uint32_t undo_retrans;  /* its retransmissions not yet reported as duplicates */
+	uint32_t retrans_tsval; /* the TSval of its first retransmission; 0: none yet */
 	bool tlp_out;           /* a tail loss probe is unanswered (TLP.end_seq valid) */
 	bool tlp_retrans;       /* ... and it was a retransmission */
 	uint32_t tlp_high;      /* TLP.end_seq: SND.MAX after the probe */
@@ -455,6 +485,8 @@ void us_tcp_send_rst(struct ustack *st, struct us_tcb *tcb);
 void us_tcp_reset_reply(struct ustack *st, const struct us_tcp *seg);
 uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn);
 bool us_tcp_rcv_grow(struct us_tcb *tcb, uint32_t len);
+uint32_t us_tcp_rcv_full(const struct us_tcb *tcb);
+uint32_t us_tcp_space_from_win(const struct us_tcb *tcb, uint64_t win);
 uint32_t us_tcp_rcv_space(const struct us_tcb *tcb);
 uint32_t us_tcp_ts_clock(const struct ustack *st);
 uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t);
@@ -473,6 +505,9 @@ void us_tcp_timers_run(struct ustack *st);
 void us_tcp_rings_drained(struct ustack *st, struct us_tcb *tcb);
 ustack_time_t us_tcp_next_deadline(const struct ustack *st);
 void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb);
+/* A new RTT sample (us) for the windowed minimum, as Linux's
+ * tcp_update_rtt_min. */
+void us_tcp_min_rtt_update(struct ustack *st, struct us_tcb *tcb, uint32_t rtt_us);
 void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t len, bool retransmit);
 void us_tcp_acked(struct ustack *st, struct us_tcb *tcb, uint32_t ack);
 
@@ -503,6 +538,11 @@ struct us_tcb *us_tcp_accept(struct ustack *st, struct us_tcb *lst);
 ssize_t us_tcp_send(struct ustack *st, struct us_tcb *tcb, const void *buf, size_t len);
 void us_tcp_sndbuf_expand(const struct ustack *st, struct us_tcb *tcb);
 void us_tcp_check_space(struct ustack *st, struct us_tcb *tcb);
+uint32_t us_tcp_copied_seq(const struct us_tcb *tcb);
+void us_tcp_rcvbuf_init(const struct ustack *st, struct us_tcb *tcb);
+void us_tcp_rcv_rtt_measure(struct ustack *st, struct us_tcb *tcb, uint32_t len);
+void us_tcp_rcvbuf_grow(const struct ustack *st, struct us_tcb *tcb, uint32_t newval);
+void us_tcp_rcv_space_adjust(struct ustack *st, struct us_tcb *tcb);
 ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len, bool peek);
 int us_tcp_shutdown(struct ustack *st, struct us_tcb *tcb, int how);
 void us_tcp_close(struct ustack *st, struct us_tcb *tcb);

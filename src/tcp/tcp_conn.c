@@ -124,11 +124,12 @@ struct us_tcb *us_tcb_new(struct ustack *st)
 	tcb->n.kind = US_NODE_TCB;
 	tcb->fd = -1;
 	tcb->state = USTACK_TCP_CLOSED;
-	tcb->rcvbuf = st->cfg.tcp_rmem;
-	/* Linux's tcp_init_sock: tcp_wmem[1] until the connection is up and
-	 * autotuning (us_tcp_sndbuf_expand) takes it toward tcp_wmem[2].
-	 * Linux would start above [2] if [1] were larger; here [2] is also
-	 * the configured bound on a buffer's memory, so it is kept. */
+	/* Linux's tcp_init_sock: tcp_rmem[1] and tcp_wmem[1] until the
+	 * connection is up and autotuning takes them toward [2]
+	 * (us_tcp_rcv_space_adjust, us_tcp_sndbuf_expand). Linux would start
+	 * above [2] if [1] were larger; here [2] is also the configured bound
+	 * on a buffer's memory, so it is kept. */
+	tcb->rcvbuf = st->sys.tcp_rmem[1] < st->sys.tcp_rmem[2] ? st->sys.tcp_rmem[1] : st->sys.tcp_rmem[2];
 	tcb->sndbuf = st->sys.tcp_wmem[1] < st->sys.tcp_wmem[2] ? st->sys.tcp_wmem[1] : st->sys.tcp_wmem[2];
 	tcb->heap_idx = US_HEAP_NONE;
 	for (int i = 0; i < US_TM__COUNT; i++)

@@ -137,6 +137,7 @@ static struct us_tcb *child_new(struct ustack *st, struct us_tcb *lst, const str
 	c->linger = lst->linger;
 	c->linger_sec = lst->linger_sec;
 	c->rcvbuf = lst->rcvbuf;
+	c->rcvbuf_lock = lst->rcvbuf_lock;
 	c->sndbuf = lst->sndbuf;
 	c->sndbuf_lock = lst->sndbuf_lock;
 	c->cc = lst->cc;
@@ -547,6 +548,10 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 		 * the gap; a FIN after it waits with the data. */
 		us_count(st, USTACK_STAT_TCP_OFO_QUEUED);
 		tcb->ack_now = true;
+		/* Linux (tcp_data_queue_ofo): room for what waits out of
+		 * order, for a socket the application holds. */
+		if (tcb->fd >= 0 && tcb->state != USTACK_TCP_SYN_RECEIVED)
+			us_tcp_rcvbuf_grow(st, tcb, tcb->rcvq_space);
 		if (*fin && tcb->rq) {
 			tcb->rq->fin = true;
 			tcb->rq->fin_seq = seq + *plen;
@@ -554,6 +559,7 @@ static bool take_text(struct ustack *st, struct us_tcb *tcb, const struct us_tcp
 		*fin = false;
 		return true;
 	}
+	us_tcp_rcv_rtt_measure(st, tcb, *plen);
 	/* Linux (tcp_event_data_recv): a segment that opens the window is
 	 * ACKed at once, announcing the new space (one quick ACK). */
 	if (us_tcp_rcv_grow(tcb, *plen) && !tcb->quickacks)
@@ -576,6 +582,15 @@ static bool fin_arrived(struct ustack *st, struct us_tcb *tcb)
 	if (!tcb->fin_rcvd) {
 		tcb->rcv_nxt++;
 		tcb->fin_rcvd = true;
+		/* Data waiting out of order past the FIN cannot belong to the
+		 * stream, which ends here; Linux's tcp_fin drops it too. Left,
+		 * it would now start at RCV.NXT as if it followed the FIN. */
+		if (tcb->rq && tcb->rq->n) {
+			us_drop(st, USTACK_STAT_DROP_TCP_PAST_FIN, NULL, NULL);
+			tcb->rq->n = 0;
+			tcb->rq->nrecent = 0;
+			tcb->rq->fin = false;
+		}
 	}
 	switch (tcb->state) {
 	case USTACK_TCP_SYN_RECEIVED:
@@ -630,8 +645,16 @@ static void synced_input(struct ustack *st, struct us_tcb *tcb, const struct us_
 			syn = false;
 		} else if (tcb->passive && !ack && seq == tcb->irs) {
 			/* A retransmitted SYN: answer it again, as Linux's
-			 * request sockets do. */
-			us_tcp_send_syn(st, tcb);
+			 * request sockets do (tcp_check_req), at most once
+			 * per tcp_invalid_ratelimit: unlike data, a SYN is
+			 * not exempt from the out-of-window limit, so a
+			 * flood of copies draws no flood of SYN-ACKs. The
+			 * answer restarts the SYN-ACK's own timer at its
+			 * current timeout, as Linux's mod_timer_pending does. */
+			if (!us_tcp_oow_rate_limited(st, &tcb->last_oow_ack, 0)) {
+				us_tcp_send_syn(st, tcb);
+				us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(tcb->rto_us));
+			}
 			return;
 		}
 	}

@@ -162,6 +162,46 @@ void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack,
 }
 
 /*
+ * The most of the buffer the window may offer, Linux's tcp_full_space:
+ * rcvbuf counts memory as Linux's sk_rcvbuf does, a segment's payload and
+ * what holding it costs (struct sk_buff, its shared info, the headers),
+ * and tcp_win_from_space takes the payload's share of it, scaling_ratio
+ * (len * 256 / truesize of the segments received). ustack's ring holds
+ * payload only, so it takes Linux's ratio for full-sized segments as if
+ * each cost its payload plus US_SKB_RCV_OVERHEAD: measured on Linux 6.18
+ * over veth (the tcp_rcvbuf_grow trace event), segments of 1448 bytes
+ * gave a ratio of 162, so a buffer of 131072 offers at most 82944.
+ * Before the MSS is known, Linux's initial ratio of one half.
+ */
+#define US_SKB_RCV_OVERHEAD 840u
+
+static uint32_t rcv_ratio(const struct us_tcb *tcb)
+{
+	uint32_t seg = tcb->rcv_mss ? us_tcp_rcv_seg(tcb) : 0;
+	return seg ? (seg << 8) / (seg + US_SKB_RCV_OVERHEAD) : 128;
+}
+
+uint32_t us_tcp_rcv_full(const struct us_tcb *tcb)
+{
+	return (uint32_t)(((uint64_t)tcb->rcvbuf * rcv_ratio(tcb)) >> 8);
+}
+
+/* Linux's tcp_space_from_win: the buffer that offers a window of `win`. */
+uint32_t us_tcp_space_from_win(const struct us_tcb *tcb, uint64_t win)
+{
+	uint64_t v = (win << 8) / rcv_ratio(tcb);
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* What the window may still offer: the buffer's share less what waits
+ * unread (Linux's tcp_space). */
+static uint32_t rcv_free(const struct us_tcb *tcb)
+{
+	uint32_t full = us_tcp_rcv_full(tcb);
+	return full > tcb->rcvq.len ? full - tcb->rcvq.len : 0;
+}
+
+/*
  * Linux's tcp_grow_window, the rule by which the window we advertise
  * opens: it starts at what our SYN offered (rcv_ssthresh) and each
  * in-order segment of 128 bytes or more adds twice our MSS (twice the
@@ -177,7 +217,7 @@ bool us_tcp_rcv_grow(struct us_tcb *tcb, uint32_t len)
 {
 	if (len < 128)
 		return false;
-	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
+	uint32_t space = rcv_free(tcb);
 	uint32_t clamp = 65535u << tcb->rcv_wscale;
 	if (space > clamp)
 		space = clamp;
@@ -199,7 +239,7 @@ bool us_tcp_rcv_grow(struct us_tcb *tcb, uint32_t len)
 uint32_t us_tcp_rcv_space(const struct us_tcb *tcb)
 {
 	uint32_t unit = (1u << tcb->rcv_wscale) - 1;
-	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
+	uint32_t space = rcv_free(tcb);
 	space &= ~unit;
 	if (space > tcb->rcv_ssthresh)
 		space = tcb->rcv_ssthresh > UINT32_MAX - unit ? tcb->rcv_ssthresh
@@ -224,10 +264,11 @@ uint16_t us_tcp_rcv_window(struct us_tcb *tcb, bool syn)
 		return tcb->syn_wnd;
 	}
 	uint8_t ws = tcb->rcv_wscale;
-	uint32_t space = tcb->rcvbuf > tcb->rcvq.len ? tcb->rcvbuf - tcb->rcvq.len : 0;
+	uint32_t space = rcv_free(tcb);
 	uint32_t cur = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
 	uint32_t seg = us_tcp_rcv_seg(tcb);
-	uint32_t step = tcb->rcvbuf / 2 < seg ? tcb->rcvbuf / 2 : seg;
+	uint32_t full = us_tcp_rcv_full(tcb);
+	uint32_t step = full / 2 < seg ? full / 2 : seg;
 	uint32_t w = us_tcp_rcv_space(tcb);
 	if (w < cur + step && w != cur)
 		w = cur;

@@ -27,12 +27,10 @@ void us_rack_delivered(struct ustack *st, struct us_tcb *tcb, const struct us_tx
 	if (r->flags & US_TX_EVER) {
 		/* The ACK may be for the first send: a sample shorter than the
 		 * minimum RTT cannot be for the retransmission (step 2). */
-		if (rtt < tcb->min_rtt_us)
+		if (rtt < tcb->min_rtt.v[0])
 			return;
-	} else if (tcb->min_rtt_us == 0 || rtt < tcb->min_rtt_us) {
-		/* Linux filters the minimum over tcp_min_rtt_wlen (300 s); a
-		 * lifetime minimum is the same on paths that do not change. */
-		tcb->min_rtt_us = rtt ? rtt : 1;
+	} else {
+		us_tcp_min_rtt_update(st, tcb, rtt);
 	}
 	tcb->rack_rtt_us = rtt;
 	tcb->rack_advanced = true;
@@ -54,7 +52,7 @@ static uint32_t reo_wnd_us(const struct us_tcb *tcb)
 		if (tcb->txq.sacked >= tcb->reordering)
 			return 0;
 	}
-	uint64_t w = (uint64_t)(tcb->min_rtt_us / 4) * (tcb->reo_mult ? tcb->reo_mult : 1);
+	uint64_t w = (uint64_t)(tcb->min_rtt.v[0] / 4) * (tcb->reo_mult ? tcb->reo_mult : 1);
 	return w < tcb->srtt_us ? (uint32_t)w : tcb->srtt_us;
 }
 

@@ -45,6 +45,52 @@ uint32_t us_tcp_flight(const struct us_tcb *tcb)
 
 static void newreno_prr(struct us_tcb *tcb, uint32_t delivered, bool una_advanced, bool resend_head);
 
+/* Linux's tcp_init_undo: remember the window a reduction starts from,
+ * and count the episode's retransmissions from here (us_tcp_sent). */
+static void undo_start(struct us_tcb *tcb)
+{
+	tcb->undo_cwnd = tcb->cwnd;
+	tcb->undo_ssthresh = tcb->ssthresh;
+	tcb->undo_on = true;
+	tcb->undo_marker = tcb->snd_una;
+	tcb->undo_retrans = 0;
+	tcb->retrans_tsval = 0;
+}
+
+/* RFC 3522 (Eifel), as Linux's tcp_packet_delayed: the ACK echoes a
+ * timestamp older than the first retransmission, so it answers the
+ * original, which therefore arrived. */
+static bool packet_delayed(const struct us_tcb *tcb)
+{
+	return tcb->ts_ok && tcb->retrans_tsval && tcb->rcv_tsecr && SEQ_LT(tcb->rcv_tsecr, tcb->retrans_tsval);
+}
+
+/* Linux's tcp_may_undo: every retransmission came back as a duplicate
+ * (RFC 3708), or the original was delivered (RFC 3522). */
+static bool may_undo(const struct us_tcb *tcb)
+{
+	return tcb->undo_on && (!tcb->undo_retrans || packet_delayed(tcb));
+}
+
+/* Linux's tcp_undo_cwnd_reduction: the window comes back as it was, the
+ * episode is over. unmark: forget the lost marks too (after a timeout,
+ * whose marks covered everything in flight). */
+static void undo_reduction(struct ustack *st, struct us_tcb *tcb, enum ustack_stat why, bool unmark)
+{
+	us_count(st, why);
+	if (tcb->cwnd < tcb->undo_cwnd)
+		tcb->cwnd = tcb->undo_cwnd;
+	if (tcb->ssthresh < tcb->undo_ssthresh)
+		tcb->ssthresh = tcb->undo_ssthresh;
+	if (unmark)
+		us_sack_unmark_lost(tcb);
+	tcb->undo_on = false;
+	tcb->frto = false;
+	tcb->ca_state = US_CA_OPEN;
+	tcb->dupacks = 0;
+	tcb->retries = 0;
+}
+
 static void enter_recovery(struct ustack *st, struct us_tcb *tcb)
 {
 	/* RFC 6582 3.2 step 2, RFC 5681 3.2 steps 2 and 3; the window
@@ -135,6 +181,7 @@ void us_tcp_enter_recovery(struct ustack *st, struct us_tcb *tcb)
 	tcb->prior_cwnd = tcb->cwnd / tcb->snd_mss;
 	if (tcb->prior_cwnd == 0)
 		tcb->prior_cwnd = 1;
+	undo_start(tcb);
 	tcb->ssthresh = tcb->cc->ssthresh(st, tcb);
 	tcb->recover = tcb->snd_max;
 	tcb->ca_state = US_CA_RECOVERY;
@@ -157,15 +204,7 @@ static void grow(struct ustack *st, struct us_tcb *tcb, uint32_t acked, uint32_t
  * window comes back as it was before it. */
 static void undo_rto(struct ustack *st, struct us_tcb *tcb)
 {
-	us_count(st, USTACK_STAT_TCP_SPURIOUS_RTO_UNDONE);
-	if (tcb->cwnd < tcb->undo_cwnd)
-		tcb->cwnd = tcb->undo_cwnd;
-	if (tcb->ssthresh < tcb->undo_ssthresh)
-		tcb->ssthresh = tcb->undo_ssthresh;
-	us_sack_unmark_lost(tcb);
-	tcb->frto = false;
-	tcb->ca_state = US_CA_OPEN;
-	tcb->retries = 0;
+	undo_reduction(st, tcb, USTACK_STAT_TCP_SPURIOUS_RTO_UNDONE, true);
 }
 
 /*
@@ -226,17 +265,42 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 			us_tcb_timer_set(st, tcb, US_TM_RTO, st->now + USTACK_USEC(wait));
 		return; /* Linux: nothing is marked or sent on such an ACK */
 	}
+	/* RFC 3522 and RFC 3708, as Linux's tcp_process_loss and
+	 * tcp_try_undo_loss: an ACK that moves SND.UNA after a timeout
+	 * shows it spurious if the original arrived or every resend came
+	 * back as a duplicate; the window is given back. */
+	if (tcb->ca_state == US_CA_LOSS && acked && may_undo(tcb)) {
+		undo_reduction(st, tcb, packet_delayed(tcb) ? USTACK_STAT_TCP_UNDO_TS : USTACK_STAT_TCP_UNDO_DSACK,
+			       true);
+		grow(st, tcb, acked, flight_before);
+		us_tlp_schedule(st, tcb, true);
+		return;
+	}
+	/* Linux's tcp_try_undo_dsack: in recovery, the last of its
+	 * retransmissions reported as a duplicate; nothing was lost. */
+	if (tcb->ca_state == US_CA_RECOVERY && tcb->dsack_rcvd && tcb->undo_on && !tcb->undo_retrans)
+		undo_reduction(st, tcb, USTACK_STAT_TCP_UNDO_DSACK, false);
 	if (rack)
 		us_rack_detect(st, tcb);
 	if (tcb->ca_state == US_CA_RECOVERY && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
-		/* RFC 6675 5 step (3) and RFC 6937: recovery is over; Linux
-		 * ends the reduction at ssthresh. */
-		tcb->cwnd = tcb->ssthresh;
-		tcb->ca_state = US_CA_OPEN;
-		tcb->dupacks = 0;
-		tcb->cc->event(st, tcb, US_CC_EV_RECOVERY_EXIT);
+		if (may_undo(tcb)) {
+			/* Linux's tcp_try_undo_recovery: the reduction was
+			 * spurious after all. */
+			undo_reduction(st, tcb, packet_delayed(tcb) ? USTACK_STAT_TCP_UNDO_TS
+								   : USTACK_STAT_TCP_UNDO_DSACK,
+				       false);
+		} else {
+			/* RFC 6675 5 step (3) and RFC 6937: recovery is over;
+			 * Linux ends the reduction at ssthresh. */
+			tcb->cwnd = tcb->ssthresh;
+			tcb->ca_state = US_CA_OPEN;
+			tcb->dupacks = 0;
+			tcb->undo_on = false;
+			tcb->cc->event(st, tcb, US_CC_EV_RECOVERY_EXIT);
+		}
 	} else if (tcb->ca_state == US_CA_LOSS && SEQ_GEQ(tcb->snd_una, tcb->recover)) {
 		tcb->ca_state = US_CA_OPEN;
+		tcb->undo_on = false;
 	}
 	if (!rack && tcb->ca_state != US_CA_LOSS && tcb->txq.sacked >= tcb->reordering)
 		us_sack_mark_head_lost(st, tcb, tcb->txq.sacked - tcb->reordering);
@@ -324,10 +388,10 @@ void us_tcp_rto_event(struct ustack *st, struct us_tcb *tcb)
 		bool fresh = tcb->ca_state != US_CA_LOSS && tcb->ca_state != US_CA_RECOVERY;
 		tcb->frto = st->sys.tcp_frto && (fresh || tcb->retries > 1);
 		tcb->frto_new = false;
-		if (fresh) {
-			tcb->undo_cwnd = tcb->cwnd;
-			tcb->undo_ssthresh = tcb->ssthresh;
-		}
+		/* Linux's tcp_enter_loss: a new episode, or one whose undo
+		 * was already ruled out, starts counting afresh. */
+		if (fresh || !tcb->undo_on)
+			undo_start(tcb);
 	}
 	/* RFC 5681 3.1 equation (4), taken once per loss episode: a second
 	 * timeout for the same data must not halve the threshold again. */

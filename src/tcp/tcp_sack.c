@@ -462,6 +462,32 @@ static bool is_dsack(const struct ustack_tcp_options *opt, uint32_t ack)
 }
 
 /*
+ * RFC 3708, as Linux's tcp_check_dsack and tcp_sacktag_one: a duplicate
+ * reported within the current episode (past undo_marker) is one of its
+ * retransmissions that was not needed. Below SND.UNA the records are gone
+ * and the block's segments are counted; inside the flight only segments
+ * that were resent count, so a copy the network made cannot pass for one.
+ */
+static void dsack_undo(struct us_tcb *tcb, uint32_t left, uint32_t right, uint32_t una)
+{
+	if (!tcb->undo_on || !tcb->undo_retrans || !SEQ_LT(left, right) || !SEQ_GT(right, tcb->undo_marker))
+		return;
+	uint32_t n = 0;
+	if (SEQ_LT(left, una)) {
+		n = (right - left + tcb->snd_mss - 1) / tcb->snd_mss;
+	} else {
+		for (uint32_t i = find(tcb, left); i < tcb->txq.n; i++) {
+			const struct us_txseg *r = us_sack_at(tcb, i);
+			if (SEQ_GEQ(r->seq, right))
+				break;
+			if (r->flags & US_TX_EVER)
+				n++;
+		}
+	}
+	tcb->undo_retrans = n < tcb->undo_retrans ? tcb->undo_retrans - n : 0;
+}
+
+/*
  * An acceptable ACK arrived and SND.UNA moved from old_una to its value
  * now: drops the records it covers and marks those its SACK blocks cover.
  * Returns the segments delivered by this ACK (RFC 6937's DeliveredData,
@@ -522,6 +548,7 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 		us_rack_dsack(st, tcb);
 		tcb->dsack_rcvd = true;
 		first = 1;
+		dsack_undo(tcb, opt->sack[0].left, opt->sack[0].right, una);
 	}
 	for (int b = first; b < opt->nsack; b++) {
 		uint32_t left = opt->sack[b].left, right = opt->sack[b].right;

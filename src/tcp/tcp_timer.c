@@ -127,14 +127,69 @@ void us_tcp_rto_init(struct ustack *st, struct us_tcb *tcb)
 	tcb->rtt_active = false;
 }
 
+/*
+ * The minimum RTT over the last tcp_min_rtt_wlen seconds (Linux's
+ * tcp_update_rtt_min), so that a path that got longer is believed after a
+ * while: kept as three samples with Kathleen Nichols' windowed filter, as
+ * Linux does. v[0] is the least sample of the window; v[1] and v[2] are
+ * the least of its later quarter and half, ready to take over when v[0]
+ * ages out, without keeping every sample.
+ */
+static void win_min_set(struct us_win_min *m, int from, uint32_t t, uint32_t v)
+{
+	for (int i = from; i < 3; i++) {
+		m->t[i] = t;
+		m->v[i] = v;
+	}
+}
+
+static void win_min_shift(struct us_win_min *m)
+{
+	m->t[0] = m->t[1], m->v[0] = m->v[1];
+	m->t[1] = m->t[2], m->v[1] = m->v[2];
+}
+
+void us_tcp_min_rtt_update(struct ustack *st, struct us_tcb *tcb, uint32_t rtt_us)
+{
+	struct us_win_min *m = &tcb->min_rtt;
+	uint32_t now = (uint32_t)(st->now / 1000000u); /* ms; differences survive the wrap */
+	uint32_t win = st->sys.tcp_min_rtt_wlen * 1000u;
+	uint32_t v = rtt_us ? rtt_us : 1;
+	/* A new minimum, or nothing in the window any more: start over. */
+	if (m->v[0] == 0 || v <= m->v[0] || now - m->t[2] > win) {
+		win_min_set(m, 0, now, v);
+		return;
+	}
+	if (v <= m->v[1])
+		win_min_set(m, 1, now, v);
+	else if (v <= m->v[2])
+		win_min_set(m, 2, now, v);
+	uint32_t age = now - m->t[0];
+	if (age > win) {
+		/* The minimum aged out: the runners-up move up, this sample
+		 * becomes the last, and again if the new minimum is old too. */
+		win_min_shift(m);
+		win_min_set(m, 2, now, v);
+		if (now - m->t[0] > win) {
+			win_min_shift(m);
+			win_min_set(m, 2, now, v);
+		}
+	} else if (m->t[1] == m->t[0] && age > win / 4) {
+		/* A quarter of the window without a second choice: take one
+		 * from the later samples, so the minimum can hand over. */
+		win_min_set(m, 1, now, v);
+	} else if (m->t[2] == m->t[1] && age > win / 2) {
+		win_min_set(m, 2, now, v);
+	}
+}
+
 /* RFC 6298 2.2 and 2.3, with Linux's floor: the minimum (200 ms) bounds the
  * variance term, so RTO >= SRTT + 200 ms as in tcp_set_rto. */
 static void rtt_sample(struct ustack *st, struct us_tcb *tcb, uint32_t r)
 {
 	if (r == 0)
 		r = 1;
-	if (tcb->min_rtt_us == 0 || r < tcb->min_rtt_us)
-		tcb->min_rtt_us = r; /* RACK.min_RTT (RFC 8985 6.2), from every sample as Linux */
+	us_tcp_min_rtt_update(st, tcb, r); /* RACK.min_RTT (RFC 8985 6.2), from every sample as Linux */
 	if (tcb->srtt_us == 0) {
 		tcb->srtt_us = r;
 		tcb->rttvar_us = r / 2;
@@ -166,6 +221,13 @@ void us_tcp_sent(struct ustack *st, struct us_tcb *tcb, uint32_t seq, uint32_t l
 		 * which copy it answers, so no sample is taken from it. */
 		us_count(st, USTACK_STAT_TCP_RETRANS_SEGS);
 		tcb->rtt_active = false;
+		if (tcb->undo_on) {
+			/* For the undo (tcp_recovery.c): how many resends a
+			 * DSACK must return, and when the first one left. */
+			tcb->undo_retrans += (len + tcb->snd_mss - 1) / tcb->snd_mss;
+			if (!tcb->retrans_tsval && tcb->ts_ok)
+				tcb->retrans_tsval = us_tcp_ts_clock(st) + tcb->ts_off;
+		}
 	} else if (!tcb->rtt_active) {
 		tcb->rtt_active = true;
 		tcb->rtt_seq = seq;

@@ -125,6 +125,7 @@ void us_tcp_established(struct ustack *st, struct us_tcb *tcb, const char *cause
 	 * initial window as soon as the MSS is known. */
 	if (!tcb->sndbuf_lock)
 		us_tcp_sndbuf_expand(st, tcb);
+	us_tcp_rcvbuf_init(st, tcb);
 	tcb->quickacks = US_QUICKACKS;
 	tcb->last_rcv = st->now;
 	if (tcb->keepalive)
@@ -340,6 +341,129 @@ void us_tcp_check_space(struct ustack *st, struct us_tcb *tcb)
 		tcb->snd_nospace = false;
 }
 
+/*
+ * Receive-buffer autotuning, Linux's tcp_moderate_rcvbuf (Dynamic
+ * Right-Sizing): the buffer starts at tcp_rmem[1] and grows, never
+ * shrinking, toward tcp_rmem[2] as the application shows, once per round
+ * trip, that it reads faster than before. The round trip is the
+ * receiver's own estimate (us_tcp_rcv_rtt_measure). The rule is Linux
+ * 6.18's tcp_rcvbuf_grow, checked against its trace event over veth:
+ * twice what was read in the last round trip ("DRS is always one RTT
+ * late"), plus twice that again scaled by how much the rate grew (a
+ * sender in slow start doubles it each round trip), plus what waits out
+ * of order, turned into buffer by the window's share of it.
+ */
+
+/* Where the application has read to: RCV.NXT less what waits unread
+ * (and the peer's FIN, which takes a sequence number but no byte). */
+uint32_t us_tcp_copied_seq(const struct us_tcb *tcb)
+{
+	return tcb->rcv_nxt - tcb->rcvq.len - (tcb->fin_rcvd ? 1u : 0u);
+}
+
+/* Linux's tcp_init_buffer_space, as the connection is established: the
+ * first count starts now, against a round trip of at most the initial
+ * window (min of rcv_ssthresh, the window offered and ten segments). */
+void us_tcp_rcvbuf_init(const struct ustack *st, struct us_tcb *tcb)
+{
+	uint32_t space = 10 * us_tcp_rcv_seg(tcb);
+	if (space > tcb->rcv_ssthresh)
+		space = tcb->rcv_ssthresh;
+	if (space > tcb->syn_wnd)
+		space = tcb->syn_wnd;
+	tcb->rcvq_space = space ? space : 1;
+	tcb->rcvq_seq = us_tcp_copied_seq(tcb);
+	tcb->rcvq_time = st->now;
+	uint32_t est = 536; /* Linux's TCP_MIN_RCVMSS hint */
+	tcb->rcv_mss_est = (uint16_t)(est < us_tcp_rcv_seg(tcb) ? est : us_tcp_rcv_seg(tcb));
+}
+
+/* Linux's tcp_rcv_rtt_update. A sample from timestamps is smoothed
+ * (gain 1/8); one from a window of data (win_dep) only ever lowers the
+ * estimate, since a sender with nothing to send stretches it. */
+static void rcv_rtt_update(struct us_tcb *tcb, uint64_t us, bool win_dep)
+{
+	if (us > UINT32_MAX >> 4)
+		us = UINT32_MAX >> 4;
+	uint32_t m = (uint32_t)(us ? us : 1) << 3, old = tcb->rcv_rtt_us;
+	if (old == 0 || m < old)
+		tcb->rcv_rtt_us = m;
+	else if (!win_dep)
+		tcb->rcv_rtt_us = old - (old >> 3) + (m >> 3);
+}
+
+/*
+ * For each in-order segment of `len` bytes, the receiver's RTT, as Linux
+ * estimates it without sending anything: with timestamps, from the echo
+ * of our TSval in a full-sized segment not yet sampled
+ * (tcp_rcv_rtt_measure_ts); always, from the time it takes RCV.NXT to
+ * cross the right edge of the window offered when the timing began
+ * (tcp_rcv_rtt_measure, after Dynamic Right-Sizing: a sender that keeps
+ * the window full sends it once per round trip).
+ */
+void us_tcp_rcv_rtt_measure(struct ustack *st, struct us_tcb *tcb, uint32_t len)
+{
+	uint32_t seg = us_tcp_rcv_seg(tcb);
+	if (len >= tcb->rcv_mss_est)
+		tcb->rcv_mss_est = (uint16_t)(len < seg ? len : seg);
+	if (tcb->ts_ok && tcb->rcv_tsecr && tcb->rcv_tsecr != tcb->rcv_rtt_tsecr) {
+		tcb->rcv_rtt_tsecr = tcb->rcv_tsecr;
+		int32_t ms = (int32_t)(us_tcp_ts_clock(st) + tcb->ts_off - tcb->rcv_tsecr);
+		if (len >= tcb->rcv_mss_est && ms > 0)
+			rcv_rtt_update(tcb, (uint64_t)ms * 1000u, false);
+	}
+	if (tcb->rcv_rtt_time) {
+		if (SEQ_LT(tcb->rcv_nxt, tcb->rcv_rtt_seq))
+			return;
+		rcv_rtt_update(tcb, (st->now - tcb->rcv_rtt_time) / USTACK_USEC(1), true);
+	}
+	/* Linux's rcv_wnd: the window our last ACK offered. */
+	tcb->rcv_rtt_seq = tcb->rcv_nxt + (tcb->rcv_adv - tcb->last_ack_sent);
+	tcb->rcv_rtt_time = st->now ? st->now : 1;
+}
+
+/* Linux's tcp_rcvbuf_grow: `newval` bytes were read in the last round
+ * trip (or, for data out of order, as many as before). */
+void us_tcp_rcvbuf_grow(const struct ustack *st, struct us_tcb *tcb, uint32_t newval)
+{
+	uint32_t oldval = tcb->rcvq_space;
+	tcb->rcvq_space = newval;
+	if (!st->sys.tcp_moderate_rcvbuf || tcb->rcvbuf_lock)
+		return;
+	uint64_t rcvwin = (uint64_t)newval << 1;
+	if (newval > oldval && oldval)
+		rcvwin += (rcvwin * (newval - oldval) / oldval) << 1;
+	if (tcb->rq) {
+		uint32_t end = tcb->rcv_nxt;
+		for (int i = 0; i < tcb->rq->n; i++)
+			if (SEQ_GT(tcb->rq->blk[i].end, end))
+				end = tcb->rq->blk[i].end;
+		rcvwin += end - tcb->rcv_nxt;
+	}
+	uint32_t rcvbuf = us_tcp_space_from_win(tcb, rcvwin);
+	if (rcvbuf > st->sys.tcp_rmem[2])
+		rcvbuf = st->sys.tcp_rmem[2];
+	if (rcvbuf > tcb->rcvbuf)
+		tcb->rcvbuf = rcvbuf;
+}
+
+/* Linux's tcp_rcv_space_adjust, after each read: once a round trip has
+ * passed since the count began, what the application took in it, less
+ * what still waits, is the rate to size the buffer for, if it grew. */
+void us_tcp_rcv_space_adjust(struct ustack *st, struct us_tcb *tcb)
+{
+	if (!tcb->rcv_rtt_us)
+		return;
+	if (st->now - tcb->rcvq_time < USTACK_USEC(tcb->rcv_rtt_us >> 3))
+		return;
+	uint32_t copied_seq = us_tcp_copied_seq(tcb);
+	int32_t copied = (int32_t)(copied_seq - tcb->rcvq_seq - tcb->rcvq.len);
+	if (copied > (int32_t)tcb->rcvq_space)
+		us_tcp_rcvbuf_grow(st, tcb, (uint32_t)copied);
+	tcb->rcvq_seq = copied_seq;
+	tcb->rcvq_time = st->now;
+}
+
 static bool may_update_window(const struct us_tcb *tcb)
 {
 	return tcb->state == USTACK_TCP_ESTABLISHED || tcb->state == USTACK_TCP_FIN_WAIT_1 ||
@@ -358,15 +482,17 @@ ssize_t us_tcp_recv(struct ustack *st, struct us_tcb *tcb, void *buf, size_t len
 		us_ring_consume(r, n);
 		if (r->len == 0)
 			us_tcp_rings_drained(st, tcb);
+		us_tcp_rcv_space_adjust(st, tcb);
 		/* RFC 9293 3.8.6.2.2: tell the sender of new room once it is
 		 * worth a segment (or half the buffer), and, as Linux does
 		 * (__tcp_cleanup_rbuf), only if the window at least doubles:
 		 * a window still large needs no update of its own. */
-		uint32_t space = tcb->rcvbuf - r->len;
-		uint32_t step = tcb->rcvbuf / 2 < tcb->rcv_mss ? tcb->rcvbuf / 2 : tcb->rcv_mss;
+		uint32_t full = us_tcp_rcv_full(tcb);
+		uint32_t space = full > r->len ? full - r->len : 0;
+		uint32_t step = full / 2 < tcb->rcv_mss ? full / 2 : tcb->rcv_mss;
 		uint32_t clamp = 65535u << tcb->rcv_wscale;
-		if (clamp > tcb->rcvbuf)
-			clamp = tcb->rcvbuf;
+		if (clamp > full)
+			clamp = full;
 		uint32_t now = us_tcp_rcv_space(tcb); /* Linux's __tcp_select_window */
 		if (now > clamp)
 			now = clamp;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/stack.h"
 #include "testnet.h"
 
 static struct tpeer p;
@@ -162,4 +163,26 @@ Test(hostile, out_of_order_floods_bounded_by_tcp_mem)
 	cr_assert_geq(got, 1000, "read %zd bytes", got);
 	cr_assert_eq(ustack_sock_state(q.st, fd[c]), USTACK_TCP_ESTABLISHED);
 	tpeer_fini(&q);
+}
+
+/* Data waiting out of order beyond a FIN that then arrives in order cannot
+ * belong to the stream: it is dropped, as Linux's tcp_fin does, and never
+ * read (found by fuzz_stack: left in place, it started at RCV.NXT). */
+Test(hostile, data_past_the_fin_dropped)
+{
+	uint32_t iss;
+	uint16_t lport;
+	int fd = tpeer_establish_active(&p, 80, 1000, &iss, &lport);
+	cr_assert_geq(fd, 0);
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK, 1001 + 11, iss + 1, 65535, "beyond", 6, NULL);
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK, 1001, iss + 1, 65535, "0123456789", 10, NULL);
+	tpeer_send(&p, 80, lport, USTACK_TCP_ACK | USTACK_TCP_FIN, 1001 + 10, iss + 1, 65535, NULL, 0, NULL);
+	cr_assert_eq(ustack_sock_state(p.st, fd), USTACK_TCP_CLOSE_WAIT);
+	char why[256];
+	cr_assert_eq(us_check_invariants(p.st, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(ustack_stat(p.st, USTACK_STAT_DROP_TCP_PAST_FIN), 1);
+	char buf[64];
+	cr_assert_eq(ustack_recv(p.st, fd, buf, sizeof(buf), 0), 10);
+	cr_assert_eq(memcmp(buf, "0123456789", 10), 0);
+	cr_assert_eq(ustack_recv(p.st, fd, buf, sizeof(buf), 0), 0, "end of stream after the FIN");
 }
