@@ -119,6 +119,7 @@ static void simple_retransmit(struct ustack *st, struct us_tcb *tcb)
 		tcb->recover = tcb->snd_max;
 		tcb->ca_state = US_CA_LOSS;
 		tcb->frto = tcb->frto_new = false;
+		tcb->undo_on = false; /* Linux: undo_marker = 0 */
 	}
 	if (!sack) {
 		/* Without a scoreboard nothing says which segments were too

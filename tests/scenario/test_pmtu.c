@@ -429,3 +429,31 @@ Test(pmtu, df_clear_once_locked)
 	cr_assert_not(df_of(d), "locked at min_pmtu: DF clear");
 	traw_fini(&r);
 }
+
+/* net.ipv4.ip_no_pmtu_disc: connections made afterwards send with DF
+ * clear (Linux's IP_PMTUDISC_DONT), and a child still in SYN_RECEIVED
+ * ignores the message, as Linux's tcp_req_err: a SYN,ACK fits any path. */
+Test(pmtu, no_pmtu_disc_and_syn_received)
+{
+	struct traw r;
+	traw_init(&r, NULL);
+	int lfd = t_listen(r.st, T_ADDR_A, 80, 4);
+	cr_assert_geq(lfd, 0);
+	uint8_t pkt[256];
+	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS, .mss = 1460 };
+	traw_input(&r, pkt, t_build_packet(pkt, T_ADDR_B, T_ADDR_A, 5555, 80, USTACK_TCP_SYN, 100, 0, 65535, NULL, 0, &o));
+	const struct tpkt *sa = traw_next(&r);
+	cr_assert(sa);
+	uint32_t iss = get32(sa->b + 24);
+	frag_needed_to(r.st, r.now, ROUTER, T_ADDR_B, 80, 5555, iss, 576);
+	cr_assert_eq(ustack_stat(r.st, USTACK_STAT_DROP_ICMP_FRAG_NEEDED), 1);
+	cr_assert_eq(ustack_stat(r.st, USTACK_STAT_IP_PMTU_LEARNED), 0);
+	cr_assert_null(traw_next(&r));
+
+	cr_assert_eq(ustack_sysctl_set(r.st, "net.ipv4.ip_no_pmtu_disc", "1"), 0);
+	traw_input(&r, pkt, t_build_packet(pkt, T_ADDR_B, T_ADDR_A, 5556, 80, USTACK_TCP_SYN, 100, 0, 65535, NULL, 0, &o));
+	sa = traw_next(&r);
+	cr_assert(sa);
+	cr_assert_not(df_of(sa), "made with discovery off: DF clear");
+	traw_fini(&r);
+}
