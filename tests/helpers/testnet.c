@@ -364,3 +364,13 @@ size_t t_build_udp(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uin
 	us_ipv4_build(buf, &ip, US_UDP_HDR_LEN + len);
 	return US_IPV4_HDR_MIN + US_UDP_HDR_LEN + len;
 }
+
+struct ustack_tcp_info t_tcp_info(struct ustack *st, int fd)
+{
+	struct ustack_tcp_info ti;
+	socklen_t len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (ustack_getsockopt(st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		abort();
+	return ti;
+}

@@ -102,6 +102,8 @@ void tnet_run(struct tnet *n, ustack_time_t limit);
 void tnet_run_for(struct tnet *n, ustack_time_t dt);
 
 struct sockaddr_in t_sin(uint32_t addr, uint16_t port);
+/* TCP_INFO of a connection; aborts (a crashed test) if there is none. */
+struct ustack_tcp_info t_tcp_info(struct ustack *st, int fd);
 #define T_SA(sin) ((const struct sockaddr *)&(sin))
 
 /* ---- one stack, raw packets both ways ---- */

@@ -50,10 +50,7 @@ static void exchange(ustack_time_t gap)
 
 static uint32_t min_rtt_ms(void)
 {
-	struct ustack_tcp_info ti;
-	socklen_t l = sizeof(ti);
-	cr_assert_eq(ustack_getsockopt(n.a, cfd, IPPROTO_TCP, TCP_INFO, &ti, &l), 0);
-	return ti.min_rtt_us / 1000;
+	return t_tcp_info(n.a, cfd).min_rtt_us / 1000;
 }
 
 static void lengthen_path(void)

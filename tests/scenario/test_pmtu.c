@@ -58,10 +58,7 @@ static void frag_needed(uint16_t lport, uint16_t rport, uint32_t seq, uint16_t m
 
 static struct ustack_tcp_info info(int fd)
 {
-	struct ustack_tcp_info ti;
-	socklen_t len = sizeof(ti);
-	cr_assert_eq(ustack_getsockopt(P.st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-	return ti;
+	return t_tcp_info(P.st, fd);
 }
 
 static void expect_data(const struct tseg *s, uint32_t seq, uint32_t len, const char *what)
@@ -253,6 +250,19 @@ Test(pmtu, below_min_pmtu_clamped)
 	cr_assert_eq(info(fd).snd_mss, 1240);
 }
 
+/* A connection with SACK whose first full segment draws a valid
+ * "fragmentation needed" for mtu; what it sent is read. */
+static int open_and_learn(uint16_t mtu, uint32_t *iss, uint16_t *lport)
+{
+	int fd = open_conn(true, iss, lport);
+	send_bytes(fd, 1460);
+	cr_assert_not_null(tpeer_next(&P));
+	frag_needed(*lport, PEER_PORT, *iss + 1, mtu);
+	while (tpeer_next(&P))
+		;
+	return fd;
+}
+
 /* A connection made later to the same destination starts from what was
  * learned: its SYN announces 1160 (Linux's advmss follows the route's
  * MTU), and it sends no more. Another destination is not concerned. */
@@ -260,12 +270,7 @@ Test(pmtu, new_connection_uses_learned_mtu)
 {
 	uint32_t iss;
 	uint16_t lport;
-	int fd = open_conn(true, &iss, &lport);
-	send_bytes(fd, 1460);
-	cr_assert_not_null(tpeer_next(&P));
-	frag_needed(lport, PEER_PORT, iss + 1, 1200);
-	while (tpeer_next(&P))
-		;
+	open_and_learn(1200, &iss, &lport);
 	uint32_t iss2;
 	uint16_t lport2;
 	int fd2 = ustack_socket(P.st, AF_INET, SOCK_STREAM, 0);
@@ -318,12 +323,7 @@ Test(pmtu, learned_mtu_expires)
 {
 	uint32_t iss;
 	uint16_t lport;
-	int fd = open_conn(true, &iss, &lport);
-	send_bytes(fd, 1460);
-	cr_assert_not_null(tpeer_next(&P));
-	frag_needed(lport, PEER_PORT, iss + 1, 1200);
-	while (tpeer_next(&P))
-		;
+	int fd = open_and_learn(1200, &iss, &lport);
 	tpeer_send(&P, PEER_PORT, lport, USTACK_TCP_ACK, PISS + 1, iss + 1461, 65535, NULL, 0, NULL);
 	tpeer_advance(&P, USTACK_SEC(599));
 	send_bytes(fd, 1460);

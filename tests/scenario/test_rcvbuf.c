@@ -47,14 +47,6 @@ static void set_rcvbuf(struct ustack *st, int fd, int v)
 	cr_assert_eq(ustack_setsockopt(st, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
 }
 
-static struct ustack_tcp_info info(struct ustack *st, int fd)
-{
-	struct ustack_tcp_info ti;
-	socklen_t len = sizeof(ti);
-	cr_assert_eq(ustack_getsockopt(st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-	return ti;
-}
-
 static uint32_t be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -148,7 +140,7 @@ static uint32_t bulk(struct pair *p, ustack_time_t dur, bool read, uint32_t rmem
 		cr_assert_geq(now, last, "the receive buffer shrank from %u to %u", last, now);
 		p->steps += now != last;
 		cr_assert_leq(now, rmem2 > last ? rmem2 : last, "the buffer %u passed tcp_rmem[2]", now);
-		struct ustack_tcp_info ti = info(p->n.b, p->sfd);
+		struct ustack_tcp_info ti = t_tcp_info(p->n.b, p->sfd);
 		cr_assert_leq(ti.recvq, now, "%u bytes wait in a buffer of %u", ti.recvq, now);
 		cr_assert_leq(ti.recvq + ti.rcv_wnd, (uint64_t)now * 162 / 256 + (1u << ti.rcv_wscale),
 			      "%u waiting + window %u is more than the share of a buffer of %u", ti.recvq,
@@ -204,7 +196,7 @@ static void grows(bool ts)
 	open_pair(&p, 1000000000ull);
 	p.n.a->sys.tcp_timestamps = p.n.b->sys.tcp_timestamps = ts;
 	connect_pair(&p);
-	cr_assert_eq(info(p.n.a, p.cfd).snd_mss, ts ? 1448u : 1460u, "timestamps not as asked");
+	cr_assert_eq(t_tcp_info(p.n.a, p.cfd).snd_mss, ts ? 1448u : 1460u, "timestamps not as asked");
 	cr_assert_eq(get_rcvbuf(p.n.b, p.sfd), (int)RMEM1);
 	uint32_t after_1s = bulk(&p, USTACK_SEC(1), true, RMEM2);
 	cr_assert_gt(after_1s, 4 * RMEM1, "the buffer is %u after 1 s", after_1s);
@@ -240,7 +232,7 @@ Test(rcvbuf, no_growth_without_reading)
 	open_pair(&p, 1000000000ull);
 	connect_pair(&p);
 	uint32_t rcvbuf = bulk(&p, USTACK_SEC(2), false, RMEM2);
-	struct ustack_tcp_info ti = info(p.n.b, p.sfd);
+	struct ustack_tcp_info ti = t_tcp_info(p.n.b, p.sfd);
 	printf("rcvbuf: a reader that never reads: buffer %u, %u bytes waiting, %llu bytes of rings\n", rcvbuf,
 	       ti.recvq, (unsigned long long)p.n.b->tcp.mem);
 	cr_assert_eq(rcvbuf, RMEM1);

@@ -34,14 +34,6 @@ static int get_sndbuf(struct ustack *st, int fd)
 	return v;
 }
 
-static struct ustack_tcp_info info(struct ustack *st, int fd)
-{
-	struct ustack_tcp_info ti;
-	socklen_t len = sizeof(ti);
-	cr_assert_eq(ustack_getsockopt(st, fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
-	return ti;
-}
-
 /* Creates the client socket (a) and the listener (b); the caller may set
  * options on p->cfd before calling connect_pair. */
 static void open_pair(struct pair *p)
@@ -94,7 +86,7 @@ static int bulk(struct pair *p, ustack_time_t dur, bool autotuned, uint32_t wmem
 		tnet_run_for(&p->n, USTACK_MSEC(1));
 		while (ustack_recv(p->n.b, p->sfd, sink, sizeof(sink), 0) > 0)
 			;
-		struct ustack_tcp_info ti = info(p->n.a, p->cfd);
+		struct ustack_tcp_info ti = t_tcp_info(p->n.a, p->cfd);
 		uint32_t segs = ti.cwnd / ti.snd_mss;
 		if (segs > max_segs)
 			max_segs = segs;
@@ -190,7 +182,7 @@ Test(sndbuf, so_sndbuf_locks)
 	cr_assert_eq(get_sndbuf(p.n.a, p.cfd), 200000);
 	cr_assert_eq(bulk(&p, USTACK_SEC(1), false, WMEM2), 0);
 	cr_assert_eq(get_sndbuf(p.n.a, p.cfd), 200000, "a locked buffer was autotuned");
-	struct ustack_tcp_info ti = info(p.n.a, p.cfd);
+	struct ustack_tcp_info ti = t_tcp_info(p.n.a, p.cfd);
 	cr_assert_gt(2 * (ti.cwnd / ti.snd_mss) * PER_MSS, 200000u, "cwnd %u too small to tell", ti.cwnd);
 	close_pair(&p);
 }

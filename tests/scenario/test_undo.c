@@ -45,10 +45,7 @@ static void ack(uint32_t ackno, uint32_t tsecr, int nsack, uint32_t l0, uint32_t
 
 static struct ustack_tcp_info info(void)
 {
-	struct ustack_tcp_info ti;
-	socklen_t l = sizeof(ti);
-	cr_assert_eq(ustack_getsockopt(p.st, fd, IPPROTO_TCP, TCP_INFO, &ti, &l), 0);
-	return ti;
+	return t_tcp_info(p.st, fd);
 }
 
 /*
