@@ -491,7 +491,7 @@ uint32_t us_tcp_rcv_space(const struct us_tcb *tcb);
 uint32_t us_tcp_ts_clock(const struct ustack *st);
 uint32_t us_tcp_ts_offset(struct ustack *st, const struct us_tuple *t);
 uint32_t us_tcp_rcv_seg(const struct us_tcb *tcb);
-uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf);
+uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf, bool locked);
 uint16_t us_tcp_syn_window(const struct ustack *st, uint32_t rcvbuf, uint32_t mss);
 void us_tcp_syn_options(struct ustack_tcp_options *opt, uint16_t mss, bool sack, bool ts, uint32_t tsval,
 			uint32_t tsecr, bool ws, uint8_t wscale);

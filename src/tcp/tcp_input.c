@@ -187,7 +187,8 @@ static void send_cookie(struct ustack *st, struct us_tcb *lst, const struct us_t
 	o.ack = h->seq + 1;
 	o.flags = USTACK_TCP_SYN | USTACK_TCP_ACK;
 	uint32_t tsval = us_syncookie_tsval(us_tcp_ts_clock(st), sack, ws, po->wscale) + us_tcp_ts_offset(st, &t);
-	us_tcp_syn_options(&o.opt, rcv_mss, sack, ts, tsval, po->ts_val, ws, us_tcp_wscale(st, lst->rcvbuf));
+	us_tcp_syn_options(&o.opt, rcv_mss, sack, ts, tsval, po->ts_val, ws,
+			   us_tcp_wscale(st, lst->rcvbuf, lst->rcvbuf_lock));
 	o.win = us_tcp_syn_window(st, lst->rcvbuf, rcv_mss - (ts ? US_TCPOLEN_TS_ALIGNED : 0));
 	lst->lq->last_cookie = st->now;
 	us_count(st, USTACK_STAT_TCP_SYNCOOKIES_SENT);
@@ -253,7 +254,7 @@ static int cookie_ack(struct ustack *st, struct us_tcb *lst, const struct us_tcp
 	take_syn_options(st, c, &opt);
 	c->ts_off = ts_off;
 	if (c->ws_ok)
-		c->rcv_wscale = us_tcp_wscale(st, c->rcvbuf);
+		c->rcv_wscale = us_tcp_wscale(st, c->rcvbuf, c->rcvbuf_lock);
 	c->syn_wnd = us_tcp_syn_window(st, c->rcvbuf, us_tcp_rcv_seg(c));
 	us_tcp_rcv_window(c, true);
 	c->last_ack_sent = c->rcv_nxt;

@@ -110,14 +110,19 @@ uint32_t us_tcp_rcv_seg(const struct us_tcb *tcb)
  * RFC 7323 2.3: the shift, chosen as Linux's tcp_select_initial_window
  * does: from the largest buffer the connection could grow to (tcp_rmem[2],
  * net.core.rmem_max, or the socket's own), log2 of it less 15, at most 14.
+ * A buffer fixed by SO_RCVBUF (locked) never grows: Linux then clamps the
+ * window to its full space (tcp_connect_init, tcp_openreq_init_rwin), the
+ * buffer's half at the initial scaling ratio, and scales only for that.
  */
-uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf)
+uint8_t us_tcp_wscale(const struct ustack *st, uint32_t rcvbuf, bool locked)
 {
 	uint32_t space = st->sys.tcp_rmem[2];
 	if (space < st->sys.core_rmem_max)
 		space = st->sys.core_rmem_max;
 	if (space < rcvbuf)
 		space = rcvbuf;
+	if (locked && space > rcvbuf / 2)
+		space = rcvbuf / 2;
 	int s = 31 - __builtin_clz(space | 1) - 15;
 	return (uint8_t)(s < 0 ? 0 : s > 14 ? 14 : s);
 }
@@ -357,7 +362,7 @@ void us_tcp_send_syn(struct ustack *st, struct us_tcb *tcb)
 	bool sack = synack ? tcb->sack_ok : st->sys.tcp_sack;
 	tcb->ts_off = us_tcp_ts_offset(st, &tcb->n.t);
 	if (ws)
-		tcb->rcv_wscale = us_tcp_wscale(st, tcb->rcvbuf);
+		tcb->rcv_wscale = us_tcp_wscale(st, tcb->rcvbuf, tcb->rcvbuf_lock);
 	us_tcp_syn_options(&o.opt, tcb->rcv_mss, sack, ts, us_tcp_ts_clock(st) + tcb->ts_off,
 			   synack ? tcb->ts_recent : 0, ws, tcb->rcv_wscale);
 	/* Linux rounds a SYN,ACK's window to segments less the timestamp
