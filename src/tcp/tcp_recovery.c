@@ -248,9 +248,14 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 {
 	bool rack = st->sys.tcp_recovery & 1;
 	uint32_t lost_before = tcb->txq.lost;
+	/* Linux grows the window by what this ACK newly delivered (acked
+	 * or SACKed, in segments), not by how far SND.UNA moved: data
+	 * SACKed earlier counted then, or not at all (tcp_cong_control's
+	 * acked_sacked). */
+	uint32_t grow_by = delivered ? delivered * tcb->snd_mss : acked;
 	us_tlp_ack(st, tcb, tcb->dsack_rcvd);
 	if (frto_ack(st, tcb, acked, delivered)) {
-		grow(st, tcb, acked, flight_before);
+		grow(st, tcb, grow_by, flight_before);
 		us_tlp_schedule(st, tcb, true);
 		return;
 	}
@@ -272,7 +277,7 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 	if (tcb->ca_state == US_CA_LOSS && acked && may_undo(tcb)) {
 		undo_reduction(st, tcb, packet_delayed(tcb) ? USTACK_STAT_TCP_UNDO_TS : USTACK_STAT_TCP_UNDO_DSACK,
 			       true);
-		grow(st, tcb, acked, flight_before);
+		grow(st, tcb, grow_by, flight_before);
 		us_tlp_schedule(st, tcb, true);
 		return;
 	}
@@ -317,7 +322,7 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 		return;
 	}
 	if (acked)
-		grow(st, tcb, acked, flight_before);
+		grow(st, tcb, grow_by, flight_before);
 }
 
 void us_tcp_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked, bool dup, uint32_t flight_before,

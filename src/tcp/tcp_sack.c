@@ -549,6 +549,11 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 		tcb->dsack_rcvd = true;
 		first = 1;
 		dsack_undo(tcb, opt->sack[0].left, opt->sack[0].right, una);
+		/* Linux's tcp_dsack_seen: a needless retransmission was
+		 * delivered all the same, and counts as such. */
+		uint32_t l0 = opt->sack[0].left, r0 = opt->sack[0].right;
+		if (SEQ_LT(l0, r0))
+			delivered += (r0 - l0 + tcb->snd_mss - 1) / tcb->snd_mss;
 	}
 	for (int b = first; b < opt->nsack; b++) {
 		uint32_t left = opt->sack[b].left, right = opt->sack[b].right;
