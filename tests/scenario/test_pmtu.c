@@ -15,6 +15,7 @@
 
 #include "core/stack.h"
 #include "testnet.h"
+#include "wire/bytes.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
 
@@ -392,9 +393,25 @@ static bool df_of(const struct tpkt *p)
 	return (p->b[6] & 0x40) != 0;
 }
 
-static uint32_t get32(const uint8_t *b)
+/* A raw stack listening on port 80; returns the listener. */
+static int raw_listen(struct traw *r)
 {
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	traw_init(r, NULL);
+	int lfd = t_listen(r->st, T_ADDR_A, 80, 4);
+	cr_assert_geq(lfd, 0);
+	return lfd;
+}
+
+/* The SYN,ACK the stack answers a SYN from sport with. */
+static const struct tpkt *raw_syn(struct traw *r, uint16_t sport)
+{
+	uint8_t pkt[256];
+	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS, .mss = 1460 };
+	traw_input(r, pkt,
+		   t_build_packet(pkt, T_ADDR_B, T_ADDR_A, sport, 80, USTACK_TCP_SYN, 100, 0, 65535, NULL, 0, &o));
+	const struct tpkt *sa = traw_next(r);
+	cr_assert(sa, "no SYN,ACK");
+	return sa;
 }
 
 /* RFC 1191 3: TCP sets DF, until the path MTU is locked at min_pmtu; then
@@ -403,16 +420,11 @@ static uint32_t get32(const uint8_t *b)
 Test(pmtu, df_clear_once_locked)
 {
 	struct traw r;
-	traw_init(&r, NULL);
-	int lfd = t_listen(r.st, T_ADDR_A, 80, 4);
-	cr_assert_geq(lfd, 0);
-	uint8_t pkt[256];
-	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS, .mss = 1460 };
-	traw_input(&r, pkt, t_build_packet(pkt, T_ADDR_B, T_ADDR_A, 5555, 80, USTACK_TCP_SYN, 100, 0, 65535, NULL, 0, &o));
-	const struct tpkt *sa = traw_next(&r);
-	cr_assert(sa);
+	int lfd = raw_listen(&r);
+	const struct tpkt *sa = raw_syn(&r, 5555);
 	cr_assert(df_of(sa), "the SYN,ACK has DF");
-	uint32_t iss = get32(sa->b + 24);
+	uint32_t iss = us_get32(sa->b + 24);
+	uint8_t pkt[256];
 	traw_input(&r, pkt, t_build_packet(pkt, T_ADDR_B, T_ADDR_A, 5555, 80, USTACK_TCP_ACK, 101, iss + 1, 65535,
 					   NULL, 0, NULL));
 	int fd = ustack_accept(r.st, lfd, NULL, NULL);
@@ -436,24 +448,16 @@ Test(pmtu, df_clear_once_locked)
 Test(pmtu, no_pmtu_disc_and_syn_received)
 {
 	struct traw r;
-	traw_init(&r, NULL);
-	int lfd = t_listen(r.st, T_ADDR_A, 80, 4);
-	cr_assert_geq(lfd, 0);
-	uint8_t pkt[256];
-	struct ustack_tcp_options o = { .present = USTACK_OPT_MSS, .mss = 1460 };
-	traw_input(&r, pkt, t_build_packet(pkt, T_ADDR_B, T_ADDR_A, 5555, 80, USTACK_TCP_SYN, 100, 0, 65535, NULL, 0, &o));
-	const struct tpkt *sa = traw_next(&r);
-	cr_assert(sa);
-	uint32_t iss = get32(sa->b + 24);
+	raw_listen(&r);
+	const struct tpkt *sa = raw_syn(&r, 5555);
+	uint32_t iss = us_get32(sa->b + 24);
 	frag_needed_to(r.st, r.now, ROUTER, T_ADDR_B, 80, 5555, iss, 576);
 	cr_assert_eq(ustack_stat(r.st, USTACK_STAT_DROP_ICMP_FRAG_NEEDED), 1);
 	cr_assert_eq(ustack_stat(r.st, USTACK_STAT_IP_PMTU_LEARNED), 0);
 	cr_assert_null(traw_next(&r));
 
 	cr_assert_eq(ustack_sysctl_set(r.st, "net.ipv4.ip_no_pmtu_disc", "1"), 0);
-	traw_input(&r, pkt, t_build_packet(pkt, T_ADDR_B, T_ADDR_A, 5556, 80, USTACK_TCP_SYN, 100, 0, 65535, NULL, 0, &o));
-	sa = traw_next(&r);
-	cr_assert(sa);
+	sa = raw_syn(&r, 5556);
 	cr_assert_not(df_of(sa), "made with discovery off: DF clear");
 	traw_fini(&r);
 }
