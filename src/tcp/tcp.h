@@ -454,6 +454,7 @@ void us_tlp_ack(struct ustack *st, struct us_tcb *tcb, bool dsack);
 /* tcp_reass.c */
 int us_reass_take(struct ustack *st, struct us_tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t plen);
 bool us_reass_pending(const struct us_tcb *tcb);
+uint32_t us_reass_span(const struct us_tcb *tcb);
 void us_reass_free(struct ustack *st, struct us_tcb *tcb);
 
 bool us_tcp_oow_rate_limited(struct ustack *st, ustack_time_t *last, uint32_t seglen);

@@ -28,14 +28,18 @@ void us_reass_free(struct ustack *st, struct us_tcb *tcb)
 	tcb->rq = NULL;
 }
 
+/* Bytes from RCV.NXT to the end of what waits out of order: the ranges
+ * are sorted, so the last one ends furthest. */
+uint32_t us_reass_span(const struct us_tcb *tcb)
+{
+	const struct us_reass *rq = tcb->rq;
+	return rq && rq->n ? rq->blk[rq->n - 1].end - tcb->rcv_nxt : 0;
+}
+
 /* Bytes from the ring's head that hold data, waiting data included. */
 static uint32_t extent(const struct us_tcb *tcb)
 {
-	uint32_t e = tcb->rcvq.len;
-	const struct us_reass *rq = tcb->rq;
-	if (rq && rq->n)
-		e += rq->blk[rq->n - 1].end - tcb->rcv_nxt;
-	return e;
+	return tcb->rcvq.len + us_reass_span(tcb);
 }
 
 /* Adds [start, end) to the sorted, disjoint list, merging what touches it.

@@ -433,13 +433,7 @@ void us_tcp_rcvbuf_grow(const struct ustack *st, struct us_tcb *tcb, uint32_t ne
 	uint64_t rcvwin = (uint64_t)newval << 1;
 	if (newval > oldval && oldval)
 		rcvwin += (rcvwin * (newval - oldval) / oldval) << 1;
-	if (tcb->rq) {
-		uint32_t end = tcb->rcv_nxt;
-		for (int i = 0; i < tcb->rq->n; i++)
-			if (SEQ_GT(tcb->rq->blk[i].end, end))
-				end = tcb->rq->blk[i].end;
-		rcvwin += end - tcb->rcv_nxt;
-	}
+	rcvwin += us_reass_span(tcb);
 	uint32_t rcvbuf = us_tcp_space_from_win(tcb, rcvwin);
 	if (rcvbuf > st->sys.tcp_rmem[2])
 		rcvbuf = st->sys.tcp_rmem[2];
