@@ -465,16 +465,16 @@ static bool is_dsack(const struct ustack_tcp_options *opt, uint32_t ack)
  * RFC 3708, as Linux's tcp_check_dsack and tcp_sacktag_one: a duplicate
  * reported within the current episode (past undo_marker) is one of its
  * retransmissions that was not needed. Below SND.UNA the records are gone
- * and the block's segments are counted; inside the flight only segments
+ * and the block's segments (segs) are counted; inside the flight only segments
  * that were resent count, so a copy the network made cannot pass for one.
  */
-static void dsack_undo(struct us_tcb *tcb, uint32_t left, uint32_t right, uint32_t una)
+static void dsack_undo(struct us_tcb *tcb, uint32_t left, uint32_t right, uint32_t una, uint32_t segs)
 {
-	if (!tcb->undo_on || !tcb->undo_retrans || !SEQ_LT(left, right) || !SEQ_GT(right, tcb->undo_marker))
+	if (!tcb->undo_on || !tcb->undo_retrans || !segs || !SEQ_GT(right, tcb->undo_marker))
 		return;
 	uint32_t n = 0;
 	if (SEQ_LT(left, una)) {
-		n = (right - left + tcb->snd_mss - 1) / tcb->snd_mss;
+		n = segs;
 	} else {
 		for (uint32_t i = find(tcb, left); i < tcb->txq.n; i++) {
 			const struct us_txseg *r = us_sack_at(tcb, i);
@@ -548,12 +548,12 @@ uint32_t us_sack_on_ack(struct ustack *st, struct us_tcb *tcb, const struct usta
 		us_rack_dsack(st, tcb);
 		tcb->dsack_rcvd = true;
 		first = 1;
-		dsack_undo(tcb, opt->sack[0].left, opt->sack[0].right, una);
-		/* Linux's tcp_dsack_seen: a needless retransmission was
-		 * delivered all the same, and counts as such. */
+		/* Linux's tcp_dsack_seen: the block's segments, once; a
+		 * needless retransmission was delivered all the same. */
 		uint32_t l0 = opt->sack[0].left, r0 = opt->sack[0].right;
-		if (SEQ_LT(l0, r0))
-			delivered += (r0 - l0 + tcb->snd_mss - 1) / tcb->snd_mss;
+		uint32_t segs = SEQ_LT(l0, r0) ? (r0 - l0 + tcb->snd_mss - 1) / tcb->snd_mss : 0;
+		dsack_undo(tcb, l0, r0, una, segs);
+		delivered += segs;
 	}
 	for (int b = first; b < opt->nsack; b++) {
 		uint32_t left = opt->sack[b].left, right = opt->sack[b].right;
