@@ -72,6 +72,12 @@ static bool may_undo(const struct us_tcb *tcb)
 	return tcb->undo_on && (!tcb->undo_retrans || packet_delayed(tcb));
 }
 
+/* Which evidence made may_undo true: the echo, or the duplicates. */
+static enum ustack_stat undo_reason(const struct us_tcb *tcb)
+{
+	return packet_delayed(tcb) ? USTACK_STAT_TCP_UNDO_TS : USTACK_STAT_TCP_UNDO_DSACK;
+}
+
 /* Linux's tcp_undo_cwnd_reduction: the window comes back as it was, the
  * episode is over. unmark: forget the lost marks too (after a timeout,
  * whose marks covered everything in flight). */
@@ -275,8 +281,7 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 	 * shows it spurious if the original arrived or every resend came
 	 * back as a duplicate; the window is given back. */
 	if (tcb->ca_state == US_CA_LOSS && acked && may_undo(tcb)) {
-		undo_reduction(st, tcb, packet_delayed(tcb) ? USTACK_STAT_TCP_UNDO_TS : USTACK_STAT_TCP_UNDO_DSACK,
-			       true);
+		undo_reduction(st, tcb, undo_reason(tcb), true);
 		grow(st, tcb, grow_by, flight_before);
 		us_tlp_schedule(st, tcb, true);
 		return;
@@ -291,9 +296,7 @@ static void sack_ack_event(struct ustack *st, struct us_tcb *tcb, uint32_t acked
 		if (may_undo(tcb)) {
 			/* Linux's tcp_try_undo_recovery: the reduction was
 			 * spurious after all. */
-			undo_reduction(st, tcb, packet_delayed(tcb) ? USTACK_STAT_TCP_UNDO_TS
-								   : USTACK_STAT_TCP_UNDO_DSACK,
-				       false);
+			undo_reduction(st, tcb, undo_reason(tcb), false);
 		} else {
 			/* RFC 6675 5 step (3) and RFC 6937: recovery is over;
 			 * Linux ends the reduction at ssthresh. */
