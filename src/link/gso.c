@@ -13,8 +13,7 @@
 #define TCP_PSH 0x08u
 #define TCP_ACK 0x10u
 
-/* Copies up to n bytes from the start of a gather list. */
-static size_t gather(uint8_t *dst, size_t n, const struct iovec *iov, int iovcnt)
+size_t us_iov_gather(uint8_t *dst, size_t n, const struct iovec *iov, int iovcnt)
 {
 	size_t got = 0;
 	for (int i = 0; i < iovcnt && got < n; i++) {
@@ -76,7 +75,7 @@ bool us_gso_add(struct us_gso_batch *b, const struct iovec *iov, int iovcnt, siz
 	uint16_t hlen;
 	if (len > US_GSO_MAX)
 		return false;
-	size_t got = gather(h, sizeof(h), iov, iovcnt);
+	size_t got = us_iov_gather(h, sizeof(h), iov, iovcnt);
 	if (!batchable(h, got, len, &hlen))
 		return false;
 	size_t data = len - hlen;

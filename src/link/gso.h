@@ -38,6 +38,10 @@ struct us_gso_batch {
 	uint8_t buf[US_GSO_MAX];
 };
 
+/* Copies up to n bytes from the start of a gather list into dst; returns
+ * how many. The driver's copies of a packet go through it too. */
+size_t us_iov_gather(uint8_t *dst, size_t n, const struct iovec *iov, int iovcnt);
+
 /*
  * Offers one IPv4 packet (a gather list of len bytes) to the batch.
  * Returns true if it joined (or started) the batch; false if it cannot:

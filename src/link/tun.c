@@ -365,11 +365,7 @@ static void output_vnet(struct ustack_tun *tun, const struct iovec *iov, int iov
 		return;
 	if (len > US_GSO_MAX)
 		return;
-	size_t off = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		memcpy(tun->scratch + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
+	us_iov_gather(tun->scratch, len, iov, iovcnt);
 	struct virtio_net_hdr vh;
 	us_gso_single(tun->scratch, len, &vh);
 	struct iovec v[2] = { { &vh, sizeof(vh) }, { tun->scratch, len } };
@@ -438,11 +434,7 @@ void ustack_tun_output(void *ctx, const struct iovec *iov, int iovcnt)
 	uint8_t buf[TUN_MAX_PACKET];
 	if (len > sizeof(buf))
 		return;
-	size_t off = 0;
-	for (int i = 0; i < iovcnt; i++) {
-		memcpy(buf + off, iov[i].iov_base, iov[i].iov_len);
-		off += iov[i].iov_len;
-	}
+	us_iov_gather(buf, len, iov, iovcnt);
 	impair(tun, &tun->out, buf, len, false);
 }
 
