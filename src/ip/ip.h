@@ -108,7 +108,8 @@ struct us_pmtu_table {
 };
 
 /* The path MTU to dst: what was learned and has not expired, or the
- * link's MTU (then locked is false and expires USTACK_TIME_NEVER). */
+ * link's MTU (then locked is false and expires USTACK_TIME_NEVER).
+ * locked and expires may be NULL when only the MTU is wanted. */
 uint32_t us_pmtu_get(struct ustack *st, uint32_t dst, bool *locked, ustack_time_t *expires);
 /* A "fragmentation needed" validated by the transport says the path to
  * dst takes at most mtu: returns the path MTU in effect afterwards. */

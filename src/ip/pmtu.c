@@ -54,8 +54,10 @@ static struct us_pmtu_ent *find(struct ustack *st, uint32_t dst)
 uint32_t us_pmtu_get(struct ustack *st, uint32_t dst, bool *locked, ustack_time_t *expires)
 {
 	struct us_pmtu_ent *e = find(st, dst);
-	*locked = e && e->locked;
-	*expires = e ? e->expires : USTACK_TIME_NEVER;
+	if (locked)
+		*locked = e && e->locked;
+	if (expires)
+		*expires = e ? e->expires : USTACK_TIME_NEVER;
 	return e ? e->mtu : st->cfg.mtu;
 }
 

@@ -178,9 +178,7 @@ static void send_cookie(struct ustack *st, struct us_tcb *lst, const struct us_t
 	bool ts = st->sys.tcp_timestamps && (po->present & USTACK_OPT_TS);
 	bool sack = ts && st->sys.tcp_sack && (po->present & USTACK_OPT_SACK_PERM);
 	bool ws = ts && st->sys.tcp_window_scaling && (po->present & USTACK_OPT_WSCALE);
-	bool locked;
-	ustack_time_t expires;
-	uint16_t rcv_mss = (uint16_t)(us_pmtu_get(st, t.raddr, &locked, &expires) - 40);
+	uint16_t rcv_mss = (uint16_t)(us_pmtu_get(st, t.raddr, NULL, NULL) - 40);
 	struct us_tcp_out o;
 	memset(&o, 0, sizeof(o));
 	o.seq = us_syncookie_isn(st, &t, h->seq, (po->present & USTACK_OPT_MSS) ? po->mss : US_DEFAULT_MSS);
